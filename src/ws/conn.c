@@ -173,6 +173,18 @@ ws_conn_set_limits(struct ws_conn *c, const struct ws_limits *limits)
 }
 
 void
+ws_conn_set_inplace(struct ws_conn *c, size_t max)
+{
+	c->inplace_max = max > UINT32_MAX ? UINT32_MAX : (uint32_t)max;
+}
+
+size_t
+ws_recv_hint(const struct ws_conn *c)
+{
+	return c->hint;
+}
+
+void
 ws_conn_set_random(struct ws_conn *c, ws_random_fn fn, void *ud)
 {
 	c->random = fn;
@@ -607,6 +619,72 @@ recv_payload(struct ws_conn *c, uint8_t *p, size_t n, size_t used,
 	return (ssize_t)(used + take);
 }
 
+/*
+ * In-place mode: a whole-message frame is not all here yet.  Unmask and
+ * validate the bytes not seen before, and wait for the rest.
+ */
+static ssize_t
+peek_frame(struct ws_conn *c, uint8_t *buf, size_t len, size_t h,
+    const struct ws_frame *f)
+{
+	uint8_t *p = buf + h + c->peeked;
+	size_t n = len - h - c->peeked;
+
+	if (!(c->flags & WS_F_PEEK)) {
+		c->flags |= WS_F_PEEK;
+		c->peeked = 0;
+		c->utf8_in = WS_UTF8_ACCEPT;
+		p = buf + h;
+		n = len - h;
+	}
+	if (f->opcode == WS_OP_TEXT) {
+		if (c->role == WS_ROLE_SERVER)
+			c->utf8_in = ws_unmask_utf8(p, n, f->mask, c->peeked,
+			    c->utf8_in);
+		else
+			c->utf8_in = ws_utf8_validate(c->utf8_in, p, n);
+		if (c->utf8_in == WS_UTF8_REJECT)
+			return ws__fail(c, WS_E_UTF8, WS_CLOSE_INVALID_DATA,
+			    "text message is not valid UTF-8");
+	} else if (c->role == WS_ROLE_SERVER)
+		ws_mask(p, n, f->mask, c->peeked);
+	c->peeked += (uint32_t)n;
+	c->hint = (uint32_t)(h + f->len);
+	return WS_AGAIN;
+}
+
+/* The whole frame is here and its first c->peeked bytes are done. */
+static ssize_t
+recv_peeked(struct ws_conn *c, uint8_t *p, size_t used, struct ws_event *ev)
+{
+	size_t done = c->peeked, n = (size_t)c->remain - done;
+
+	if (c->msg_op == WS_OP_TEXT) {
+		if (c->role == WS_ROLE_SERVER)
+			c->utf8_in = ws_unmask_utf8(p + done, n, c->mask, done,
+			    c->utf8_in);
+		else
+			c->utf8_in = ws_utf8_validate(c->utf8_in, p + done, n);
+		if (c->utf8_in == WS_UTF8_REJECT)
+			return ws__fail(c, WS_E_UTF8, WS_CLOSE_INVALID_DATA,
+			    "text message is not valid UTF-8");
+	} else if (c->role == WS_ROLE_SERVER)
+		ws_mask(p + done, n, c->mask, done);
+	n += done;
+	c->peeked = 0;
+	c->remain = 0;
+	c->flags &= ~WS_F_IN_FRAME;
+	if (c->msg_op == WS_OP_TEXT && c->utf8_in != WS_UTF8_ACCEPT)
+		return ws__fail(c, WS_E_UTF8, WS_CLOSE_INVALID_DATA,
+		    "text message ends inside a UTF-8 sequence");
+	ev->type = c->msg_op == WS_OP_TEXT ? WS_EV_TEXT : WS_EV_BINARY;
+	ev->data = p;
+	ev->len = n;
+	c->msg_size = n;
+	c->msg_op = 0;
+	return (ssize_t)(used + n);
+}
+
 static ssize_t
 recv_frame(struct ws_conn *c, uint8_t *buf, size_t len, struct ws_event *ev)
 {
@@ -614,8 +692,10 @@ recv_frame(struct ws_conn *c, uint8_t *buf, size_t len, struct ws_event *ev)
 	int h = ws_frame_parse(buf, len, &f);
 	ssize_t r;
 
-	if (h == WS_AGAIN)
+	if (h == WS_AGAIN) {
+		c->hint = WS_FRAME_HEADER_MAX;
 		return WS_AGAIN;
+	}
 	if (h < 0)
 		return ws__fail(c, WS_E_PROTOCOL, WS_CLOSE_PROTOCOL,
 		    "frame length with the high bit set");
@@ -636,8 +716,10 @@ recv_frame(struct ws_conn *c, uint8_t *buf, size_t len, struct ws_event *ev)
 		if (f.len > 125)
 			return ws__fail(c, WS_E_PROTOCOL, WS_CLOSE_PROTOCOL,
 			    "control frame over 125 bytes");
-		if (len - (size_t)h < f.len)
+		if (len - (size_t)h < f.len) {
+			c->hint = (uint32_t)(h + f.len);
 			return WS_AGAIN;
+		}
 		if (f.masked)
 			ws_mask(buf + h, (size_t)f.len, f.mask, 0);
 		r = recv_control(c, f.opcode, buf + h, (size_t)f.len, ev);
@@ -652,10 +734,16 @@ recv_frame(struct ws_conn *c, uint8_t *buf, size_t len, struct ws_event *ev)
 	if (f.len > c->limits->max_frame_size)
 		return ws__fail(c, WS_E_TOO_BIG, WS_CLOSE_TOO_BIG,
 		    "frame too big");
+	if (c->inplace_max > 0 && f.opcode != WS_OP_CONT && f.fin &&
+	    !(c->flags & (WS_F_CLOSE_SENT | WS_F_CLOSE_RCVD)) &&
+	    h + f.len <= c->inplace_max && len - (size_t)h < f.len &&
+	    f.len <= c->limits->max_message_size)
+		return peek_frame(c, buf, len, (size_t)h, &f);
 	if (f.opcode != WS_OP_CONT) {
 		c->msg_op = f.opcode;
 		c->msg_size = 0;
-		c->utf8_in = WS_UTF8_ACCEPT;
+		if (!(c->flags & WS_F_PEEK))
+			c->utf8_in = WS_UTF8_ACCEPT;
 		c->msg.len = c->msg.off = 0;
 		if (c->msg.cap > WS_KEEP_BUF)
 			buf_release(c, &c->msg);
@@ -670,6 +758,11 @@ recv_frame(struct ws_conn *c, uint8_t *buf, size_t len, struct ws_event *ev)
 	c->remain = f.len;
 	c->fpos = 0;
 	c->flags |= WS_F_IN_FRAME;
+	if (c->flags & WS_F_PEEK) {
+		/* The first bytes were unmasked and validated already. */
+		c->flags &= ~WS_F_PEEK;
+		return recv_peeked(c, buf + h, (size_t)h, ev);
+	}
 	return recv_payload(c, buf + h, len - (size_t)h, (size_t)h, ev);
 }
 

@@ -184,6 +184,23 @@ void ws_conn_free(struct ws_conn *c);
  */
 void ws_conn_set_limits(struct ws_conn *c, const struct ws_limits *limits);
 
+/*
+ * In-place mode, for callers that keep a frame's bytes contiguous: a data
+ * frame that is a whole message of at most max bytes (header included)
+ * is not copied piece by piece into the connection's buffer.  Until all
+ * of it is there, ws_recv() unmasks and validates the new bytes in place
+ * (so invalid UTF-8 still fails at once) and returns WS_AGAIN; the caller
+ * must then present the same bytes again, as they are now, with more
+ * after them.  0 (the default) turns it off.
+ */
+void ws_conn_set_inplace(struct ws_conn *c, size_t max);
+
+/*
+ * After WS_AGAIN: how many bytes the unit ws_recv() waits for needs in
+ * all, counted from the start of the buffer it was given; 0 if unknown.
+ */
+size_t ws_recv_hint(const struct ws_conn *c);
+
 /* Replace the random source (default: OpenSSL RAND_bytes).  For tests. */
 void ws_conn_set_random(struct ws_conn *c, ws_random_fn fn, void *ud);
 

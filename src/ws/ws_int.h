@@ -33,7 +33,7 @@ enum {
 	WS_F_SEND_FRAG = 0x08,	/* a fragmented send is open */
 	WS_F_SEND_TEXT = 0x10,	/* ... and it is text */
 	WS_F_DISCARD = 0x20,	/* the current frame is skipped */
-	WS_F_NOMEM = 0x40
+	WS_F_PEEK = 0x40	/* in-place: waiting for the rest of a frame */
 };
 
 struct ws_conn {
@@ -53,6 +53,9 @@ struct ws_conn {
 	uint64_t remain;	/* payload bytes left in the current frame */
 	uint64_t fpos;		/* payload bytes of it already consumed */
 	uint64_t msg_size;	/* bytes of the current message so far */
+	uint32_t inplace_max;	/* 0: off */
+	uint32_t peeked;	/* in-place: payload bytes already unmasked */
+	uint32_t hint;		/* bytes wanted after WS_AGAIN */
 	const char *err;
 	struct ws_buf msg;	/* reassembly of messages that need it */
 	struct ws_buf out;

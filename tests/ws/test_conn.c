@@ -1699,6 +1699,159 @@ END_TEST
 
 /* ------------------------------------------------------------ main */
 
+/* ------------------------------------------------------- in-place mode */
+
+static void
+inplace_roundtrip(uint8_t first, const uint8_t *payload, size_t len,
+    size_t chunk)
+{
+	struct ws_conn *s = tu_server_open(NULL, NULL);
+	struct tu_rec r = { 0 };
+	size_t flen;
+	uint8_t *frame = malloc(len + 14);
+
+	ck_assert_ptr_nonnull(frame);
+	ws_conn_set_inplace(s, len + 14);
+	flen = tu_client_frame(frame, first, payload, len);
+	ck_assert_uint_eq(tu_feed(s, frame, flen, chunk, &r, 0), 0);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_uint_eq(r.n, 1);
+	ck_assert_int_eq(r.ev[0].type, (first & 0xf) == 1 ? WS_EV_TEXT :
+	    WS_EV_BINARY);
+	ck_assert_uint_eq(r.ev[0].len, len);
+	ck_assert(len == 0 || memcmp(r.ev[0].data, payload, len) == 0);
+	tu_rec_reset(&r);
+	ws_conn_free(s);
+	free(frame);
+}
+
+START_TEST(test_inplace_every_chunking)
+{
+	uint8_t text[300];
+	size_t i, chunk;
+
+	for (i = 0; i < sizeof(text); i++)
+		text[i] = (uint8_t)('a' + i % 26);
+	/* "é" straddles many chunk boundaries. */
+	for (i = 5; i + 1 < sizeof(text); i += 37) {
+		text[i] = 0xc3;
+		text[i + 1] = 0xa9;
+	}
+	for (chunk = 1; chunk <= sizeof(text) + 8; chunk++) {
+		inplace_roundtrip(0x81, text, sizeof(text), chunk);
+		inplace_roundtrip(0x82, text, sizeof(text), chunk);
+	}
+}
+END_TEST
+
+START_TEST(test_inplace_large)
+{
+	static const size_t chunks[] = { 1, 7, 4096, 65537, 0 };
+	size_t len = 70000, i;
+	uint8_t *p = malloc(len);
+
+	ck_assert_ptr_nonnull(p);
+	for (i = 0; i < len; i++)
+		p[i] = (uint8_t)(i * 7);
+	for (i = 0; i < sizeof(chunks) / sizeof(chunks[0]); i++)
+		inplace_roundtrip(0x82, p, len, chunks[i]);
+	free(p);
+}
+END_TEST
+
+/* Whole frames are delivered from the caller's buffer, and the hint
+   says how much to wait for. */
+START_TEST(test_inplace_hint_and_zero_copy)
+{
+	struct ws_conn *s = tu_server_open(NULL, NULL);
+	uint8_t payload[1000], frame[1014], buf[1014];
+	struct ws_event ev;
+	size_t flen;
+	ssize_t n;
+
+	memset(payload, 'x', sizeof(payload));
+	flen = tu_client_frame(frame, 0x82, payload, sizeof(payload));
+	ws_conn_set_inplace(s, 4096);
+	memcpy(buf, frame, flen);
+	n = ws_recv(s, buf, 1, &ev);
+	ck_assert_int_eq(n, WS_AGAIN);
+	ck_assert_uint_eq(ws_recv_hint(s), WS_FRAME_HEADER_MAX);
+	n = ws_recv(s, buf, 500, &ev);
+	ck_assert_int_eq(n, WS_AGAIN);
+	ck_assert_uint_eq(ws_recv_hint(s), flen);
+	/* The first 500 - 8 payload bytes are unmasked in place already. */
+	ck_assert_int_eq(buf[8], 'x');
+	ck_assert_int_eq(buf[499], 'x');
+	n = ws_recv(s, buf, flen, &ev);
+	ck_assert_int_eq(n, (ssize_t)flen);
+	ck_assert_int_eq(ev.type, WS_EV_BINARY);
+	ck_assert_ptr_eq(ev.data, buf + 8);
+	ck_assert_uint_eq(ev.len, sizeof(payload));
+	ck_assert(memcmp(ev.data, payload, sizeof(payload)) == 0);
+	ws_conn_free(s);
+}
+END_TEST
+
+/* Invalid UTF-8 fails at once, before the rest of the frame arrives. */
+START_TEST(test_inplace_utf8_fails_fast)
+{
+	struct ws_conn *s = tu_server_open(NULL, NULL);
+	uint8_t payload[1000], frame[1014];
+	struct tu_rec r = { 0 };
+	size_t flen;
+	uint8_t *out;
+	size_t olen;
+
+	memset(payload, 'a', sizeof(payload));
+	payload[10] = 0xff;
+	flen = tu_client_frame(frame, 0x81, payload, sizeof(payload));
+	ck_assert_uint_gt(flen, 28);
+	ws_conn_set_inplace(s, 4096);
+	(void)tu_feed(s, frame, 28, 0, &r, 0);
+	ck_assert_int_eq(r.status, WS_E_UTF8);
+	ck_assert_uint_eq(ws_close_code_sent(s), 1007);
+	out = tu_drain(s, &olen);
+	ck_assert_uint_ge(olen, 4);
+	ck_assert_int_eq(out[0], 0x88);
+	ck_assert_int_eq(out[2] << 8 | out[3], 1007);
+	free(out);
+	tu_rec_reset(&r);
+	ws_conn_free(s);
+}
+END_TEST
+
+/* Frames over the in-place size, and fragments, still take the copying
+   path; both kinds interleave with control frames. */
+START_TEST(test_inplace_mixed_stream)
+{
+	struct ws_conn *s = tu_server_open(NULL, NULL);
+	uint8_t stream[4096], big[600];
+	struct tu_rec r = { 0 };
+	size_t n = 0, chunk;
+
+	memset(big, 'b', sizeof(big));
+	n += tu_client_frame(stream + n, 0x81, "hello", 5);
+	n += tu_client_frame(stream + n, 0x82, big, sizeof(big));
+	n += tu_client_frame(stream + n, 0x01, "frag", 4);
+	n += tu_client_frame(stream + n, 0x89, "p", 1);
+	n += tu_client_frame(stream + n, 0x80, "ment", 4);
+	ws_conn_free(s);
+	for (chunk = 1; chunk <= 64; chunk++) {
+		s = tu_server_open(NULL, NULL);
+		ws_conn_set_inplace(s, 256);
+		ck_assert_uint_eq(tu_feed(s, stream, n, chunk, &r, 0), 0);
+		ck_assert_int_eq(r.status, 0);
+		ck_assert_uint_eq(r.n, 4);
+		ck_assert_str_eq((char *)r.ev[0].data, "hello");
+		ck_assert_uint_eq(r.ev[1].len, sizeof(big));
+		ck_assert_int_eq(r.ev[2].type, WS_EV_PING);
+		ck_assert_str_eq((char *)r.ev[3].data, "fragment");
+		tu_rec_reset(&r);
+		ws_conn_free(s);
+	}
+}
+END_TEST
+
 static Suite *
 conn_suite(void)
 {
@@ -1780,6 +1933,15 @@ conn_suite(void)
 	tcase_add_test(tc, test_client_frames_masked);
 	tcase_add_test(tc, test_output_partial);
 	tcase_add_test(tc, test_send_header);
+	suite_add_tcase(su, tc);
+
+	tc = tcase_create("inplace");
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, test_inplace_every_chunking);
+	tcase_add_test(tc, test_inplace_large);
+	tcase_add_test(tc, test_inplace_hint_and_zero_copy);
+	tcase_add_test(tc, test_inplace_utf8_fails_fast);
+	tcase_add_test(tc, test_inplace_mixed_stream);
 	suite_add_tcase(su, tc);
 
 	tc = tcase_create("session");
