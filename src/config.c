@@ -232,8 +232,8 @@ apply(struct ctx *x, const config_setting_t *s, const struct opt *t,
 
 			errno = 0;
 			v = strtoll(str, &end, 8);
-			if (*str == '\0' || *end != '\0' || errno != 0 ||
-			    v < t->min || v > t->max) {
+			if (*str < '0' || *str > '7' || *end != '\0' ||
+			    errno != 0 || v < t->min || v > t->max) {
 				error(x, s, "'%s' must be an octal mode from "
 				    "\"0\" to \"0777\" (not \"%s\")", t->name,
 				    str);

@@ -157,7 +157,8 @@ static int
 daemonize(int keep_stderr)
 {
 	int fd, p[2];
-	char st = 1;
+	char st = 1, why[512];
+	ssize_t n;
 
 	if (pipe(p) == -1)
 		fatal("pipe");
@@ -170,6 +171,9 @@ daemonize(int keep_stderr)
 		close(p[1]);
 		if (read(p[0], &st, 1) != 1)
 			st = 1;
+		/* What follows the status is why the start failed. */
+		while ((n = read(p[0], why, sizeof(why))) > 0)
+			(void)fwrite(why, 1, (size_t)n, stderr);
 		_exit(st);
 	}
 	close(p[0]);
@@ -196,13 +200,18 @@ daemonize(int keep_stderr)
 	return p[1];
 }
 
-/* Tell the waiting parent (if any) the start's outcome. */
+/* Tell the waiting parent (if any) the start's outcome, and why. */
 static void
-ready(int *fd, char status)
+ready(int *fd, char status, const char *why)
 {
+	ssize_t n;
+
 	if (*fd == -1)
 		return;
-	(void)write(*fd, &status, 1);
+	n = write(*fd, &status, 1);
+	if (n == 1 && why != NULL)
+		n = write(*fd, why, strlen(why));
+	(void)n;
 	close(*fd);
 	*fd = -1;
 }
@@ -276,7 +285,13 @@ main(int argc, char **argv)
 		fatalx("cannot create the event loop");
 	if ((d.srv = server_new(d.base, d.cfg, err, sizeof(err))) == NULL) {
 		log_warnx("cannot start: %s", err);
-		ready(&parent, 1);
+		{
+			char msg[1100];
+
+			snprintf(msg, sizeof(msg), "wsrelayd: cannot start: "
+			    "%s\n", err);
+			ready(&parent, 1, msg);
+		}
 		notify("STOPPING=1");
 		return 1;
 	}
@@ -288,7 +303,7 @@ main(int argc, char **argv)
 	log_info("wsrelayd %s started: %s, %zu routes", PACKAGE_VERSION,
 	    d.file, d.cfg->nroutes);
 	notify("READY=1");
-	ready(&parent, 0);
+	ready(&parent, 0, NULL);
 
 	event_base_dispatch(d.base);
 

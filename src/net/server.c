@@ -869,14 +869,16 @@ tick_session(struct session *s, long long now)
 	switch (s->phase) {
 	case PH_HANDSHAKE:
 	case PH_PENDING:
-		if (now >= s->deadline) {
+		/* Whole seconds: "after" the deadline means never early, at
+		   most a second late. */
+		if (now > s->deadline) {
 			s->srv->stats.handshake_timeouts++;
 			session_end(s, "handshake timeout");
 		}
 		return;
 	case PH_CLOSING:
 	case PH_FLUSH:
-		if (now >= s->deadline)
+		if (now > s->deadline)
 			session_end(s, "close timeout");
 		return;
 	case PH_OPEN:
@@ -889,13 +891,13 @@ tick_session(struct session *s, long long now)
 		s->out = NULL;
 	}
 	l = &s->route->limits;
-	if (l->idle_timeout > 0 && now - s->last_msg >= l->idle_timeout) {
+	if (l->idle_timeout > 0 && now - s->last_msg > l->idle_timeout) {
 		s->srv->stats.idle_timeouts++;
 		session_close(s, WS_CLOSE_GOING_AWAY, "idle timeout");
 		return;
 	}
 	if (l->ping_interval > 0) {
-		if (s->ping_sent && now - s->ping_sent >= l->pong_timeout) {
+		if (s->ping_sent && now - s->ping_sent > l->pong_timeout) {
 			s->srv->stats.ping_timeouts++;
 			session_close(s, WS_CLOSE_INTERNAL, "ping timeout");
 			return;
@@ -935,10 +937,14 @@ log_session(struct session *s)
 	    (double)(now.tv_nsec - s->start.tv_nsec) / 1e9;
 	if (ws_http_status(s->ws) >= 400 || (s->phase < PH_OPEN &&
 	    !s->started)) {
-		log_info("%s %s: %s after %.3fs%s%d", s->peer,
-		    s->path ? s->path : "-", s->reason ? s->reason : "closed",
-		    secs, ws_http_status(s->ws) ? ", HTTP " : "",
-		    ws_http_status(s->ws));
+		if (ws_http_status(s->ws) != 0)
+			log_info("%s %s: %s after %.3fs, HTTP %d", s->peer,
+			    s->path ? s->path : "-", s->reason ? s->reason :
+			    "closed", secs, ws_http_status(s->ws));
+		else
+			log_info("%s %s: %s after %.3fs", s->peer,
+			    s->path ? s->path : "-", s->reason ? s->reason :
+			    "closed", secs);
 		return;
 	}
 	log_info("%s %s route=%s %.3fs in=%llu msgs/%llu B out=%llu msgs/"

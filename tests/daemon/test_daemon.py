@@ -961,6 +961,18 @@ class TimeoutTest(DaemonTestCase):
             return await close_code(ws)
         self.assertEqual(arun(go()), 1001)
 
+    def test_close_timeout(self):
+        # The daemon's close (1001, idle) is never answered: the daemon
+        # still ends the connection, after close_timeout.
+        raw = RawWS(self.d.port, "/idle")
+        try:
+            fin, op, payload = raw.read_frame()
+            self.assertEqual((fin, op), (True, CLOSE))
+            self.assertEqual(struct.unpack("!H", payload[:2])[0], 1001)
+            self.assertTrue(raw.at_eof())
+        finally:
+            raw.close()
+
     def test_ping_pong_timeout_1011(self):
         raw = RawWS(self.d.port, "/ping")
         try:
@@ -1121,6 +1133,28 @@ class ShutdownTest(DaemonTestCase):
         self.assertEqual(arun(go()), [1001, 1001, 1001])
         self.assertEqual(d.terminate(), 0)   # waits; no second SIGTERM
         self.assertIn("exiting", d.log())
+
+    def test_sigterm_unresponsive_clients(self):
+        # A client that never answers the close and one that never ends
+        # its handshake do not keep the daemon from exiting 0.
+        d = self.start_daemon(lambda port: config_text(
+            port, ECHO, limits="close_timeout = 1; shutdown_timeout = 3;"),
+            "wsrelayd-term2")
+        mute = RawWS(d.port, "/echo")
+        half = socket.create_connection(("127.0.0.1", d.port), IO_TIMEOUT)
+        try:
+            half.sendall(b"GET /echo HTTP/1.1\r\n")
+            mute.send(frame(TEXT, b"hi"))
+            self.assertEqual(mute.read_frame(), (True, TEXT, b"hi"))
+            d.signal(signal.SIGTERM)
+            self.assertEqual(d.terminate(), 0)
+            fin, op, payload = mute.read_frame()
+            self.assertEqual((fin, op), (True, CLOSE))
+            self.assertEqual(struct.unpack("!H", payload[:2])[0], 1001)
+            self.assertTrue(mute.at_eof())
+        finally:
+            mute.close()
+            half.close()
 
     def test_sigterm_idle_exits_0(self):
         d = self.start_daemon(lambda port: config_text(port, ECHO),
