@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
@@ -135,6 +136,25 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 		server_log_stats(d->srv);
 		break;
 	}
+}
+
+/*
+ * glibc gives the top of the heap back to the kernel once 128 KiB of it
+ * is free, and takes it again on the next allocation: for a server whose
+ * buffers come and go by the message, that is a brk() and fresh page
+ * faults per message (measured: broadcast of 1 KiB messages to 100
+ * clients ran 5x slower).  Keep up to 32 MiB of free heap instead, and
+ * serve allocations below 4 MiB (in-place frames go to 1 MiB) from the
+ * heap rather than from mmap().
+ */
+static void
+tune_malloc(void)
+{
+#if defined(M_TRIM_THRESHOLD) && defined(M_MMAP_THRESHOLD)
+	(void)mallopt(M_TRIM_THRESHOLD, 32 << 20);
+	(void)mallopt(M_TOP_PAD, 1 << 20);
+	(void)mallopt(M_MMAP_THRESHOLD, 4 << 20);
+#endif
 }
 
 static void
@@ -275,6 +295,7 @@ main(int argc, char **argv)
 	if ((abs = realpath(d.file, NULL)) != NULL)
 		d.file = abs;
 	signal(SIGPIPE, SIG_IGN);
+	tune_malloc();
 	raise_nofile();
 	if (!foreground)
 		parent = daemonize(to_stderr);

@@ -72,6 +72,12 @@ enum phase {
 #define INPUT_STEP (16 * 1024)
 /* In-place frames (src/ws) up to this size are never copied. */
 #define INPLACE_MAX (1024 * 1024 + WS_FRAME_HEADER_MAX)
+/*
+ * A shared frame up to this size is copied into each receiver's output
+ * (a memcpy into space the output has); a larger one is referenced, never
+ * copied.  A reference costs a chain allocation per receiver.
+ */
+#define SHARED_COPY_MAX 512
 /* Longest a handler may take to answer a handshake. */
 #define PENDING_MAX 3600
 /* Payloads from this size are written at once when nothing is queued. */
@@ -298,14 +304,26 @@ want_flush(struct session *s)
 	event_active(s->srv->flusher, EV_TIMEOUT, 0);
 }
 
-/* Move what the protocol object queued into the output. */
+/*
+ * Move what the protocol object queued (handshake responses, pongs, close
+ * frames) into the output.  With nothing queued before it, it is written
+ * to the socket at once: a connection that only did a handshake never
+ * needs an output buffer.
+ */
 static int
 flush_ws(struct session *s)
 {
 	const uint8_t *p;
 	size_t n;
+	ssize_t w;
 
 	while ((p = ws_output(s->ws, &n)) != NULL) {
+		if (session_output_pending(s) == 0 &&
+		    (w = write(s->fd, p, n)) > 0) {
+			ws_output_consume(s->ws, (size_t)w);
+			s->bytes_out += (size_t)w;
+			continue;
+		}
 		if (out_ready(s) != 0 || evbuffer_add(s->out, p, n) != 0) {
 			session_end(s, "out of memory");
 			return -1;
@@ -408,12 +426,21 @@ session_send_shared(struct session *s, struct shared_frame *f)
 {
 	if (s->phase != PH_OPEN || !ws_can_send(s->ws) || out_ready(s) != 0)
 		return -1;
-	f->refs++;
-	if (evbuffer_add_reference(s->out, f->data, f->len,
-	    shared_frame_cleanup, f) != 0) {
-		f->refs--;
-		begin_flush(s, "out of memory");
-		return -1;
+	if (f->len <= SHARED_COPY_MAX) {
+		/* Cheaper to copy a few bytes into the output's last chain
+		   than to allocate a chain that references them. */
+		if (evbuffer_add(s->out, f->data, f->len) != 0) {
+			begin_flush(s, "out of memory");
+			return -1;
+		}
+	} else {
+		f->refs++;
+		if (evbuffer_add_reference(s->out, f->data, f->len,
+		    shared_frame_cleanup, f) != 0) {
+			f->refs--;
+			begin_flush(s, "out of memory");
+			return -1;
+		}
 	}
 	s->bytes_out += f->len;
 	s->msgs_out++;
@@ -886,9 +913,13 @@ tick_session(struct session *s, long long now)
 	default:
 		return;
 	}
-	if (s->out != NULL && !s->writing && evbuffer_get_length(s->out) == 0) {
-		evbuffer_free(s->out);
-		s->out = NULL;
+	/* Quiet: give back the buffers that hold nothing. */
+	if (!s->writing && session_output_pending(s) == 0) {
+		if (s->out != NULL) {
+			evbuffer_free(s->out);
+			s->out = NULL;
+		}
+		ws_conn_shrink(s->ws);
 	}
 	l = &s->route->limits;
 	if (l->idle_timeout > 0 && now - s->last_msg > l->idle_timeout) {

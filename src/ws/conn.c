@@ -178,6 +178,15 @@ ws_conn_set_inplace(struct ws_conn *c, size_t max)
 	c->inplace_max = max > UINT32_MAX ? UINT32_MAX : (uint32_t)max;
 }
 
+void
+ws_conn_shrink(struct ws_conn *c)
+{
+	if (c->out.off == c->out.len)
+		buf_release(c, &c->out);
+	if (c->msg_op == 0 && !(c->flags & WS_F_IN_FRAME))
+		buf_release(c, &c->msg);
+}
+
 size_t
 ws_recv_hint(const struct ws_conn *c)
 {

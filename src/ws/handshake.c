@@ -237,9 +237,9 @@ refuse(struct ws_conn *c, int status, int http, const char *why,
 	return ws__fail(c, status, 0, why);
 }
 
-ssize_t
-ws__recv_request(struct ws_conn *c, uint8_t *buf, size_t len,
-    struct ws_event *ev)
+static ssize_t
+recv_request(struct ws_conn *c, uint8_t *buf, size_t len, struct ws_event *ev,
+    struct ws_header *hdrs)
 {
 	static const char *const allow[] = { "Allow: GET", NULL };
 	static const char *const version[] = { "Sec-WebSocket-Version: 13",
@@ -252,13 +252,8 @@ ws__recv_request(struct ws_conn *c, uint8_t *buf, size_t len,
 	const char *q;
 	int n;
 
-	if (c->hs == NULL && hs_new(c) == NULL)
-		return ws__fail(c, WS_E_NOMEM, 0, "out of memory");
-	if (c->hs->have_request)
-		return WS_AGAIN;
 	n = ws_http_parse_request((const char *)buf, len,
-	    c->limits->max_head_bytes, &h, c->hs->headers,
-	    c->limits->max_headers);
+	    c->limits->max_head_bytes, &h, hdrs, c->limits->max_headers);
 	if (n == WS_AGAIN)
 		return WS_AGAIN;
 	if (n == WS_E_HTTP_TOO_LARGE)
@@ -298,6 +293,14 @@ ws__recv_request(struct ws_conn *c, uint8_t *buf, size_t len,
 	if (nprotos > 64)
 		return refuse(c, WS_E_HANDSHAKE, 400,
 		    "too many subprotocols offered", NULL);
+	/* Keep the headers, as many as there are, for ws_conn_request(). */
+	c->hs = ws__alloc(c, sizeof(*c->hs) + h.nheaders * sizeof(*hdrs));
+	if (c->hs == NULL)
+		return ws__fail(c, WS_E_NOMEM, 0, "out of memory");
+	memset(c->hs, 0, sizeof(*c->hs));
+	memcpy(c->hs->headers, hdrs, h.nheaders * sizeof(*hdrs));
+	h.headers = c->hs->headers;
+	v = ws_header_get(h.headers, h.nheaders, "Sec-WebSocket-Key");
 	if (store_offered(c, protos, nprotos) != 0)
 		return ws__fail(c, WS_E_NOMEM, 0, "out of memory");
 
@@ -326,6 +329,29 @@ ws__recv_request(struct ws_conn *c, uint8_t *buf, size_t len,
 	ev->data = buf;
 	ev->len = (size_t)n;
 	return n;
+}
+
+/* Headers parsed on the stack up to this many; more come from the heap. */
+#define STACK_HEADERS 128
+
+ssize_t
+ws__recv_request(struct ws_conn *c, uint8_t *buf, size_t len,
+    struct ws_event *ev)
+{
+	struct ws_header local[STACK_HEADERS], *hdrs = local;
+	ssize_t r;
+
+	if (c->hs != NULL && c->hs->have_request)
+		return WS_AGAIN;
+	if (c->limits->max_headers > STACK_HEADERS) {
+		hdrs = ws__alloc(c, c->limits->max_headers * sizeof(*hdrs));
+		if (hdrs == NULL)
+			return ws__fail(c, WS_E_NOMEM, 0, "out of memory");
+	}
+	r = recv_request(c, buf, len, ev, hdrs);
+	if (hdrs != local)
+		ws__free(c, hdrs);
+	return r;
 }
 
 const struct ws_request *

@@ -201,6 +201,14 @@ void ws_conn_set_inplace(struct ws_conn *c, size_t max);
  */
 size_t ws_recv_hint(const struct ws_conn *c);
 
+/*
+ * Give back the buffers that hold nothing now (output queue, message
+ * reassembly), so that an idle connection holds only the object itself.
+ * They are made again when needed; call it when the connection goes
+ * quiet, not after every message.
+ */
+void ws_conn_shrink(struct ws_conn *c);
+
 /* Replace the random source (default: OpenSSL RAND_bytes).  For tests. */
 void ws_conn_set_random(struct ws_conn *c, ws_random_fn fn, void *ud);
 

@@ -1852,6 +1852,41 @@ START_TEST(test_inplace_mixed_stream)
 }
 END_TEST
 
+/* ws_conn_shrink() gives back empty buffers and keeps the connection
+   working; a message being reassembled is kept. */
+START_TEST(test_shrink)
+{
+	struct tu_failalloc f;
+	struct ws_conn *s;
+	uint8_t frame[64];
+	struct tu_rec r = { 0 };
+	size_t n;
+	long live;
+
+	tu_failalloc_init(&f, 0);
+	s = tu_server_open(NULL, &f.a);
+	live = f.live;
+	ws_conn_shrink(s);
+	ck_assert_int_lt(f.live, live);		/* the 101's output buffer */
+	n = tu_client_frame(frame, 0x01, "frag", 4);
+	ck_assert_uint_eq(tu_feed(s, frame, n, 0, &r, 0), 0);
+	live = f.live;
+	ws_conn_shrink(s);
+	ck_assert_int_eq(f.live, live);		/* the fragment is kept */
+	n = tu_client_frame(frame, 0x80, "ment", 4);
+	ck_assert_uint_eq(tu_feed(s, frame, n, 0, &r, 0), 0);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_uint_eq(r.n, 1);
+	ck_assert_str_eq((char *)r.ev[0].data, "fragment");
+	ws_conn_shrink(s);
+	ck_assert_int_eq(ws_send(s, WS_OP_TEXT, "ok", 2), WS_OK);
+	ck_assert_int_eq(ws_conn_state(s), WS_OPEN);
+	tu_rec_reset(&r);
+	ws_conn_free(s);
+	ck_assert_int_eq(f.live, 0);
+}
+END_TEST
+
 static Suite *
 conn_suite(void)
 {
@@ -1942,6 +1977,7 @@ conn_suite(void)
 	tcase_add_test(tc, test_inplace_hint_and_zero_copy);
 	tcase_add_test(tc, test_inplace_utf8_fails_fast);
 	tcase_add_test(tc, test_inplace_mixed_stream);
+	tcase_add_test(tc, test_shrink);
 	suite_add_tcase(su, tc);
 
 	tc = tcase_create("session");
