@@ -68,6 +68,9 @@ enum phase {
 /* The read buffer all connections share; what a read leaves unparsed
    moves to the connection's own buffer. */
 #define READ_BUF (256 * 1024)
+/* What a connection writes while its input is parsed is gathered here
+   and written once at the end; only what the socket refuses is queued. */
+#define WRITE_BUF (64 * 1024)
 /* Growth step of a connection's own input buffer. */
 #define INPUT_STEP (16 * 1024)
 /* In-place frames (src/ws) up to this size are never copied. */
@@ -149,6 +152,9 @@ struct server {
 	struct event *tick;
 	struct event *shutdown_timer;
 	uint8_t *rbuf;
+	uint8_t *wbuf;		/* output of the session being read */
+	size_t wlen;
+	struct session *cur;	/* the session being read, or NULL */
 	long long now;		/* mono_now(), refreshed per read and tick */
 	size_t nsessions;
 	size_t nactive;
@@ -169,6 +175,7 @@ static void begin_flush(struct session *s, const char *reason);
 static void pump(struct session *s, uint8_t *buf, size_t len,
     size_t *used);
 static void flush(struct session *s);
+static void note_output(struct session *s);
 static void on_io_read(evutil_socket_t fd, short what, void *arg);
 static void on_writable(evutil_socket_t fd, short what, void *arg);
 
@@ -266,10 +273,17 @@ session_is_open(const struct session *s)
 	return s->phase == PH_OPEN;
 }
 
+/* Bytes of s's output in the write-through buffer. */
+static size_t
+staged(const struct session *s)
+{
+	return s->srv->cur == s ? s->srv->wlen : 0;
+}
+
 size_t
 session_output_pending(const struct session *s)
 {
-	return s->out != NULL ? evbuffer_get_length(s->out) : 0;
+	return (s->out != NULL ? evbuffer_get_length(s->out) : 0) + staged(s);
 }
 
 void
@@ -304,6 +318,64 @@ want_flush(struct session *s)
 	event_active(s->srv->flusher, EV_TIMEOUT, 0);
 }
 
+/* Move the staged bytes into the queue, before anything else goes there. */
+static int
+unstage(struct session *s)
+{
+	struct server *srv = s->srv;
+
+	if (srv->cur != s || srv->wlen == 0)
+		return 0;
+	if (out_ready(s) != 0 || evbuffer_add(s->out, srv->wbuf, srv->wlen) != 0)
+		return -1;
+	srv->wlen = 0;
+	return 0;
+}
+
+/* Queue n bytes for the peer: staged if s is being read and may be. */
+static int
+emit(struct session *s, const void *p, size_t n)
+{
+	struct server *srv = s->srv;
+
+	if (srv->cur == s && (s->out == NULL ||
+	    evbuffer_get_length(s->out) == 0) && n <= WRITE_BUF - srv->wlen) {
+		memcpy(srv->wbuf + srv->wlen, p, n);
+		srv->wlen += n;
+		return 0;
+	}
+	if (unstage(s) != 0 || out_ready(s) != 0 ||
+	    evbuffer_add(s->out, p, n) != 0)
+		return -1;
+	note_output(s);
+	want_flush(s);
+	return 0;
+}
+
+/* The end of a read: write what was staged, queue what is refused. */
+static void
+write_staged(struct session *s)
+{
+	struct server *srv = s->srv;
+	size_t len = srv->wlen;
+	ssize_t w = 0;
+
+	srv->cur = NULL;
+	srv->wlen = 0;
+	if (len == 0 || s->phase == PH_DEAD)
+		return;
+	if (s->out == NULL || evbuffer_get_length(s->out) == 0) {
+		w = write(s->fd, srv->wbuf, len);
+		if (w < 0)
+			w = 0;	/* flush() meets and reports real errors */
+	}
+	if ((size_t)w < len && (out_ready(s) != 0 ||
+	    evbuffer_add(s->out, srv->wbuf + w, len - (size_t)w) != 0))
+		session_end(s, "out of memory");
+	else if ((size_t)w < len)
+		note_output(s);
+}
+
 /*
  * Move what the protocol object queued (handshake responses, pongs, close
  * frames) into the output.  With nothing queued before it, it is written
@@ -318,13 +390,13 @@ flush_ws(struct session *s)
 	ssize_t w;
 
 	while ((p = ws_output(s->ws, &n)) != NULL) {
-		if (session_output_pending(s) == 0 &&
+		if (s->srv->cur != s && session_output_pending(s) == 0 &&
 		    (w = write(s->fd, p, n)) > 0) {
 			ws_output_consume(s->ws, (size_t)w);
 			s->bytes_out += (size_t)w;
 			continue;
 		}
-		if (out_ready(s) != 0 || evbuffer_add(s->out, p, n) != 0) {
+		if (emit(s, p, n) != 0) {
 			session_end(s, "out of memory");
 			return -1;
 		}
@@ -371,7 +443,7 @@ session_resume(struct session *s, unsigned why)
 static void
 note_output(struct session *s)
 {
-	if (s->route != NULL && evbuffer_get_length(s->out) >
+	if (s->route != NULL && s->out != NULL && evbuffer_get_length(s->out) >
 	    (size_t)s->route->limits.output_low)
 		s->above_low = 1;
 }
@@ -389,12 +461,12 @@ session_send(struct session *s, int binary, const void *data, size_t len,
 		return -1;
 	h = ws_send_header(s->ws, binary ? WS_OP_BINARY : WS_OP_TEXT, 1, data,
 	    len, trusted_utf8, hdr);
-	if (h < 0 || out_ready(s) != 0)
+	if (h < 0)
 		return -1;
 	s->bytes_out += (size_t)h + len;
 	s->msgs_out++;
 	s->last_msg = s->srv->now;
-	if (len >= DIRECT_WRITE && evbuffer_get_length(s->out) == 0) {
+	if (len >= DIRECT_WRITE && session_output_pending(s) == 0) {
 		/* Nothing queued: write it now and copy only what is left. */
 		iov[0].iov_base = hdr;
 		iov[0].iov_len = (size_t)h;
@@ -407,14 +479,11 @@ session_send(struct session *s, int binary, const void *data, size_t len,
 			return 0;
 	}
 	if ((size_t)w < (size_t)h &&
-	    evbuffer_add(s->out, hdr + w, (size_t)h - (size_t)w) != 0)
+	    emit(s, hdr + w, (size_t)h - (size_t)w) != 0)
 		goto nomem;
 	w = (size_t)w > (size_t)h ? w - h : 0;
-	if (evbuffer_add(s->out, (const uint8_t *)data + w,
-	    len - (size_t)w) != 0)
+	if (emit(s, (const uint8_t *)data + w, len - (size_t)w) != 0)
 		goto nomem;
-	note_output(s);
-	want_flush(s);
 	return 0;
 nomem:
 	begin_flush(s, "out of memory");
@@ -429,11 +498,15 @@ session_send_shared(struct session *s, struct shared_frame *f)
 	if (f->len <= SHARED_COPY_MAX) {
 		/* Cheaper to copy a few bytes into the output's last chain
 		   than to allocate a chain that references them. */
-		if (evbuffer_add(s->out, f->data, f->len) != 0) {
+		if (emit(s, f->data, f->len) != 0) {
 			begin_flush(s, "out of memory");
 			return -1;
 		}
 	} else {
+		if (unstage(s) != 0) {
+			begin_flush(s, "out of memory");
+			return -1;
+		}
 		f->refs++;
 		if (evbuffer_add_reference(s->out, f->data, f->len,
 		    shared_frame_cleanup, f) != 0) {
@@ -753,6 +826,7 @@ on_io_read(evutil_socket_t fd, short what, void *arg)
 	int rounds;
 
 	(void)what;
+	s->srv->cur = s;
 	if (s->ilen > s->ioff)
 		pump_kept(s);
 	for (rounds = 0; rounds < 4; rounds++) {
@@ -771,7 +845,7 @@ on_io_read(evutil_socket_t fd, short what, void *arg)
 					want = hint;
 				if ((p = realloc(s->in, want)) == NULL) {
 					session_end(s, "out of memory");
-					return;
+					goto out;
 				}
 				s->in = p;
 				s->icap = want;
@@ -782,7 +856,7 @@ on_io_read(evutil_socket_t fd, short what, void *arg)
 		n = read(fd, buf, room);
 		if (n == 0) {
 			on_eof(s);
-			return;
+			goto out;
 		}
 		if (n < 0) {
 			if (errno == EINTR)
@@ -792,7 +866,7 @@ on_io_read(evutil_socket_t fd, short what, void *arg)
 			s->reason = strerror(errno);
 			(void)ws_recv_eof(s->ws);
 			session_end(s, "read error");
-			return;
+			goto out;
 		}
 		s->last_rx = s->srv->now = mono_now();
 		if (s->ilen == 0) {
@@ -800,7 +874,7 @@ on_io_read(evutil_socket_t fd, short what, void *arg)
 			if (used < (size_t)n && s->phase < PH_FLUSH &&
 			    keep_input(s, buf + used, (size_t)n - used) != 0) {
 				session_end(s, "out of memory");
-				return;
+				goto out;
 			}
 		} else {
 			s->ilen += (size_t)n;
@@ -809,6 +883,8 @@ on_io_read(evutil_socket_t fd, short what, void *arg)
 		if ((size_t)n < room)
 			break;		/* the socket is drained */
 	}
+out:
+	write_staged(s);
 	flush(s);
 }
 
@@ -823,9 +899,9 @@ flush(struct session *s)
 		s->queued = 0;
 		TAILQ_REMOVE(&s->srv->flushq, s, flush_entry);
 	}
-	if (s->phase == PH_DEAD || s->out == NULL)
+	if (s->phase == PH_DEAD)
 		return;
-	while ((left = evbuffer_get_length(s->out)) > 0) {
+	while (s->out != NULL && (left = evbuffer_get_length(s->out)) > 0) {
 		n = evbuffer_write(s->out, s->fd);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -839,7 +915,7 @@ flush(struct session *s)
 		if ((size_t)n < left)
 			break;
 	}
-	left = evbuffer_get_length(s->out);
+	left = s->out != NULL ? evbuffer_get_length(s->out) : 0;
 	if (left > 0 && !s->writing) {
 		if (s->wev == NULL)
 			s->wev = event_new(s->srv->base, s->fd,
@@ -1347,8 +1423,9 @@ server_new(struct event_base *base, struct config *cfg, char *err,
 	srv->flusher = event_new(base, -1, 0, on_flush, srv);
 	srv->tick = event_new(base, -1, EV_PERSIST, on_tick, srv);
 	srv->rbuf = malloc(READ_BUF);
+	srv->wbuf = malloc(WRITE_BUF);
 	if (srv->reaper == NULL || srv->flusher == NULL || srv->tick == NULL ||
-	    srv->rbuf == NULL) {
+	    srv->rbuf == NULL || srv->wbuf == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -1374,6 +1451,8 @@ fail:
 	if (srv->tick != NULL)
 		event_free(srv->tick);
 	free(srv->rbuf);
+	free(srv->wbuf);
+	free(srv->wbuf);
 	free(srv);
 	return NULL;
 }
@@ -1455,6 +1534,7 @@ server_free(struct server *srv)
 	event_free(srv->flusher);
 	event_free(srv->tick);
 	free(srv->rbuf);
+	free(srv->wbuf);
 	config_unref(srv->cfg);
 	free(srv);
 }
