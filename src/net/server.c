@@ -135,6 +135,8 @@ struct session {
 	uint8_t started;	/* the handler's start() ran */
 	uint8_t ended;		/* ... and its end() */
 	uint8_t by_peer;	/* the peer started the close */
+	uint8_t shut;		/* FLUSH: our side is shut down */
+	uint8_t peer_eof;	/* FLUSH: the peer's side is */
 	char peer[64];
 };
 
@@ -176,6 +178,7 @@ static void pump(struct session *s, uint8_t *buf, size_t len,
     size_t *used);
 static void flush(struct session *s);
 static void note_output(struct session *s);
+static void drop_input(struct session *s);
 static void on_io_read(evutil_socket_t fd, short what, void *arg);
 static void on_writable(evutil_socket_t fd, short what, void *arg);
 
@@ -409,7 +412,7 @@ flush_ws(struct session *s)
 static void
 reading(struct session *s, int on)
 {
-	if (on && !s->reading && s->phase < PH_FLUSH) {
+	if (on && !s->reading && s->phase <= PH_FLUSH) {
 		event_add(&s->rev, NULL);
 		s->reading = 1;
 	} else if (!on && s->reading) {
@@ -557,7 +560,14 @@ session_close(struct session *s, uint16_t code, const char *reason)
 	want_flush(s);
 }
 
-/* The protocol is done: write what is queued, then close the socket. */
+/*
+ * The protocol is done: write what is queued, then end our side of the
+ * stream (FIN) and read until the peer ends its own, discarding what it
+ * still sends, for close_timeout at most.  Closing at once instead would
+ * make the kernel answer the peer's unread data with a reset, and a peer
+ * still sending (a message too big, a refused request) would lose the
+ * close frame or the HTTP response before reading it.
+ */
 static void
 begin_flush(struct session *s, const char *reason)
 {
@@ -568,12 +578,46 @@ begin_flush(struct session *s, const char *reason)
 	s->phase = PH_FLUSH;
 	s->deadline = mono_now() + s->cfg->limits.close_timeout;
 	end_handler(s);
-	reading(s, 0);
-	if (session_output_pending(s) == 0) {
-		session_end(s, reason);
+	s->paused = 0;
+	reading(s, 1);
+	want_flush(s);
+}
+
+/* FLUSH: the output is all written; half-close once. */
+static void
+linger(struct session *s)
+{
+	if (s->shut)
+		return;
+	s->shut = 1;
+	if (shutdown(s->fd, SHUT_WR) != 0)
+		session_end(s, NULL);
+}
+
+/* FLUSH: read and drop what the peer still sends; end at its EOF. */
+static void
+drain_input(struct session *s)
+{
+	ssize_t n;
+
+	drop_input(s);
+	for (;;) {
+		n = read(s->fd, s->srv->rbuf, READ_BUF);
+		if (n > 0)
+			continue;
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (n == 0 && session_output_pending(s) > 0) {
+			/* It may still read: finish writing first. */
+			s->peer_eof = 1;
+			reading(s, 0);
+			return;
+		}
+		session_end(s, NULL);	/* EOF, or a reset: done */
 		return;
 	}
-	want_flush(s);
 }
 
 void
@@ -826,6 +870,10 @@ on_io_read(evutil_socket_t fd, short what, void *arg)
 	int rounds;
 
 	(void)what;
+	if (s->phase == PH_FLUSH) {
+		drain_input(s);
+		return;
+	}
 	s->srv->cur = s;
 	if (s->ilen > s->ioff)
 		pump_kept(s);
@@ -931,7 +979,10 @@ flush(struct session *s)
 		s->writing = 0;
 	}
 	if (left == 0 && s->phase == PH_FLUSH) {
-		session_end(s, NULL);
+		if (s->peer_eof)
+			session_end(s, NULL);
+		else
+			linger(s);
 		return;
 	}
 	if (s->above_low && s->route != NULL &&
