@@ -179,6 +179,15 @@ ws_conn_set_inplace(struct ws_conn *c, size_t max)
 }
 
 void
+ws_conn_set_keep_data(struct ws_conn *c, int on)
+{
+	if (on)
+		c->flags |= WS_F_KEEP_DATA;
+	else
+		c->flags &= ~WS_F_KEEP_DATA;
+}
+
+void
 ws_conn_shrink(struct ws_conn *c)
 {
 	if (c->out.off == c->out.len)
@@ -744,7 +753,8 @@ recv_frame(struct ws_conn *c, uint8_t *buf, size_t len, struct ws_event *ev)
 		return ws__fail(c, WS_E_TOO_BIG, WS_CLOSE_TOO_BIG,
 		    "frame too big");
 	if (c->inplace_max > 0 && f.opcode != WS_OP_CONT && f.fin &&
-	    !(c->flags & (WS_F_CLOSE_SENT | WS_F_CLOSE_RCVD)) &&
+	    !(c->flags & WS_F_CLOSE_RCVD) && (!(c->flags & WS_F_CLOSE_SENT) ||
+	    (c->flags & WS_F_KEEP_DATA)) &&
 	    h + f.len <= c->inplace_max && len - (size_t)h < f.len &&
 	    f.len <= c->limits->max_message_size)
 		return peek_frame(c, buf, len, (size_t)h, &f);
@@ -757,7 +767,8 @@ recv_frame(struct ws_conn *c, uint8_t *buf, size_t len, struct ws_event *ev)
 		if (c->msg.cap > WS_KEEP_BUF)
 			buf_release(c, &c->msg);
 	}
-	if (c->flags & (WS_F_CLOSE_SENT | WS_F_CLOSE_RCVD))
+	if ((c->flags & WS_F_CLOSE_RCVD) || ((c->flags & WS_F_CLOSE_SENT) &&
+	    !(c->flags & WS_F_KEEP_DATA)))
 		c->flags |= WS_F_DISCARD;
 	else if (f.len > c->limits->max_message_size - c->msg_size)
 		return ws__fail(c, WS_E_TOO_BIG, WS_CLOSE_TOO_BIG,

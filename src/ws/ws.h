@@ -209,6 +209,14 @@ size_t ws_recv_hint(const struct ws_conn *c);
  */
 void ws_conn_shrink(struct ws_conn *c);
 
+/*
+ * Data frames that arrive after this end sent its close frame are
+ * discarded by default.  A client that closes when its input ends may
+ * still want the replies in flight: with on = 1 they are delivered until
+ * the peer's close frame arrives.
+ */
+void ws_conn_set_keep_data(struct ws_conn *c, int on);
+
 /* Replace the random source (default: OpenSSL RAND_bytes).  For tests. */
 void ws_conn_set_random(struct ws_conn *c, ws_random_fn fn, void *ud);
 

@@ -33,7 +33,8 @@ enum {
 	WS_F_SEND_FRAG = 0x08,	/* a fragmented send is open */
 	WS_F_SEND_TEXT = 0x10,	/* ... and it is text */
 	WS_F_DISCARD = 0x20,	/* the current frame is skipped */
-	WS_F_PEEK = 0x40	/* in-place: waiting for the rest of a frame */
+	WS_F_PEEK = 0x40,	/* in-place: waiting for the rest of a frame */
+	WS_F_KEEP_DATA = 0x80	/* deliver data after our close */
 };
 
 struct ws_conn {
@@ -63,11 +64,11 @@ struct ws_conn {
 	char *subprotocol;
 	ws_random_fn random;	/* NULL: RAND_bytes through pool[] */
 	void *random_ud;
-	uint8_t pool_pos;	/* client: bytes of pool[] used */
+	uint16_t pool_pos;	/* client: bytes of pool[] used */
 	uint8_t pool[];		/* client: random bytes for masks */
 };
 
-#define WS_POOL_SIZE 64
+#define WS_POOL_SIZE 256
 
 /* conn.c */
 void *ws__alloc(struct ws_conn *c, size_t n);

@@ -1887,6 +1887,40 @@ START_TEST(test_shrink)
 }
 END_TEST
 
+/* After our close, data is dropped by default and delivered with
+   ws_conn_set_keep_data(); never after the peer's close. */
+START_TEST(test_keep_data_after_close)
+{
+	struct ws_conn *c, *s;
+	struct tu_rec r = { 0 };
+	int keep;
+
+	for (keep = 0; keep <= 1; keep++) {
+		tu_pair_open(&c, &s, NULL);
+		ws_conn_set_keep_data(c, keep);
+		ck_assert_int_eq(ws_close(c, 1000, NULL, 0), WS_OK);
+		/* The server sends data before it reads the client's close. */
+		ck_assert_int_eq(ws_send(s, WS_OP_TEXT, "late", 4), WS_OK);
+		tu_pump(s, c, &r, 0);
+		ck_assert_int_eq(r.status, 0);
+		ck_assert_uint_eq(r.n, (size_t)keep);
+		if (keep)
+			ck_assert_str_eq((char *)r.ev[0].data, "late");
+		tu_rec_reset(&r);
+		tu_pump(c, s, &r, 0);		/* the close */
+		ck_assert_int_eq(r.ev[r.n - 1].type, WS_EV_CLOSE);
+		tu_rec_reset(&r);
+		tu_pump(s, c, &r, 0);		/* the reply */
+		ck_assert_uint_eq(r.n, 1);
+		ck_assert_int_eq(r.ev[0].type, WS_EV_CLOSE);
+		ck_assert_int_eq(ws_conn_state(c), WS_CLOSED);
+		tu_rec_reset(&r);
+		ws_conn_free(c);
+		ws_conn_free(s);
+	}
+}
+END_TEST
+
 static Suite *
 conn_suite(void)
 {
@@ -1978,6 +2012,7 @@ conn_suite(void)
 	tcase_add_test(tc, test_inplace_utf8_fails_fast);
 	tcase_add_test(tc, test_inplace_mixed_stream);
 	tcase_add_test(tc, test_shrink);
+	tcase_add_test(tc, test_keep_data_after_close);
 	suite_add_tcase(su, tc);
 
 	tc = tcase_create("session");

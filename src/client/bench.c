@@ -1,0 +1,1066 @@
+/*
+ * bench.c - "wsrelay bench": a WebSocket load generator on the client role
+ * of src/ws, in the style of h2load and redis-benchmark.
+ *
+ * Modes:
+ *   echo       N connections, K messages in flight on each, every echoed
+ *              byte checked against what was sent; latency per message
+ *   broadcast  one sender and N receivers in one room: delivery rate,
+ *              fan-out latency, loss and reordering
+ *   connect    open and hold N connections: handshake rate
+ * One event loop per thread (-t); connections are spread over them.  The
+ * I/O follows the daemon's: one read buffer per thread, a connection keeps
+ * only what a read leaves unparsed, whole frames are parsed in place, and
+ * what a read produces is written once.
+ *
+ * Output: a progress line per second on a terminal (stderr), then one
+ * summary line of key=value pairs on stdout.  The exit status is 1 when a
+ * connection failed or a message was wrong, lost or out of order.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <math.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+
+#include "client/bench.h"
+#include "client/url.h"
+#include "frame.h"
+#include "ws.h"
+
+enum mode { M_ECHO, M_BROADCAST, M_CONNECT };
+
+#define READ_BUF (256 * 1024)
+#define SEQ_LEN 16		/* hex sequence number + send time prefix */
+
+/* Latency histogram: 64 sub-buckets for each power of two of ns. */
+#define HB 64
+#define HSLOTS (64 * HB)
+
+struct hist {
+	uint64_t n[HSLOTS];
+	uint64_t count;
+	uint64_t max;
+};
+
+struct opts {
+	enum mode mode;
+	int conns;
+	int depth;
+	size_t size;
+	int binary;
+	double duration;
+	double warmup;
+	long long count;
+	int threads;
+	int addrs;
+	int inflight_hs;
+	const char *proto;
+	int quiet;
+	struct ws_url url;
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+};
+
+struct worker;
+
+struct conn {
+	struct worker *w;
+	struct ws_conn *ws;
+	struct event ev;
+	int fd;
+	int id;
+	int role;		/* 0 echo/receiver/idle, 1 broadcast sender */
+	int open;
+	int want_write;
+	uint8_t *in;		/* unparsed input */
+	size_t ilen;
+	size_t icap;
+	uint64_t next_seq;	/* echo: next to send; receiver: next due */
+	uint64_t ack_seq;	/* echo: next expected back */
+	uint64_t *sent_at;	/* echo: send times, ring of depth */
+	uint64_t unsent;	/* echo: first seq not yet written */
+};
+
+struct stats {
+	uint64_t sent;
+	uint64_t msgs;		/* received and counted */
+	uint64_t bytes;
+	uint64_t estab;
+	uint64_t cfail;
+	uint64_t closed;
+	uint64_t bad;
+	uint64_t lost;
+	uint64_t reordered;
+	uint64_t proto_err;
+	struct hist lat;
+};
+
+struct worker {
+	int id;
+	const struct opts *o;
+	struct event_base *base;
+	struct conn *c;
+	int n;
+	uint8_t *rbuf;
+	uint8_t *payload;	/* template of a message */
+	int started;		/* connections started */
+	int connecting;		/* handshakes in progress */
+	struct event *starter;
+	volatile int measuring;	/* set by the main thread */
+	volatile int stop;
+	struct stats st;	/* written by this thread only */
+	pthread_t tid;
+	/* broadcast: the sender's view of the receivers */
+	struct conn *sender;
+	uint64_t low;		/* next_seq of the slowest receiver */
+	int at_low;		/* receivers at it; 0: scan again */
+	int total;		/* connections of this worker that must open */
+	uint64_t now;		/* the time of the read being parsed */
+};
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static void
+hist_add(struct hist *h, uint64_t v)
+{
+	int e = 0;
+	uint64_t m = v;
+
+	if (m >= HB) {
+		/* Keep the top 6 bits: HB sub-buckets per power of two. */
+		e = 63 - __builtin_clzll(m) - 5;
+		m >>= e;
+	}
+	h->n[e * HB + (int)m]++;
+	h->count++;
+	if (v > h->max)
+		h->max = v;
+}
+
+static void
+hist_merge(struct hist *to, const struct hist *from)
+{
+	int i;
+
+	for (i = 0; i < HSLOTS; i++)
+		to->n[i] += from->n[i];
+	to->count += from->count;
+	if (from->max > to->max)
+		to->max = from->max;
+}
+
+/* The q-quantile in microseconds. */
+static double
+hist_q(const struct hist *h, double q)
+{
+	uint64_t want, seen = 0;
+	int i;
+
+	if (h->count == 0)
+		return 0;
+	want = (uint64_t)ceil(q * (double)h->count);
+	if (want == 0)
+		want = 1;
+	for (i = 0; i < HSLOTS; i++) {
+		seen += h->n[i];
+		if (seen >= want) {
+			int e = i / HB, m = i % HB;
+
+			return (double)((uint64_t)m << e) / 1e3;
+		}
+	}
+	return (double)h->max / 1e3;
+}
+
+/* ------------------------------------------------------------ messages */
+
+/*
+ * A message: 16 hex digits of sequence number, 16 of send time (ns), then
+ * the template's bytes.  Text is all ASCII, so it stays valid UTF-8.
+ */
+static void
+put_hex(uint8_t *p, uint64_t v)
+{
+	static const char hex[] = "0123456789abcdef";
+	int i;
+
+	for (i = 15; i >= 0; i--) {
+		p[i] = (uint8_t)hex[v & 0xf];
+		v >>= 4;
+	}
+}
+
+static int
+get_hex(const uint8_t *p, uint64_t *v)
+{
+	int i;
+
+	*v = 0;
+	for (i = 0; i < 16; i++) {
+		int d = p[i] >= '0' && p[i] <= '9' ? p[i] - '0' :
+		    p[i] >= 'a' && p[i] <= 'f' ? p[i] - 'a' + 10 : -1;
+
+		if (d < 0)
+			return -1;
+		*v = *v << 4 | (uint64_t)d;
+	}
+	return 0;
+}
+
+static void conn_fail(struct conn *c, const char *why);
+static void conn_flush(struct conn *c);
+static void on_io(evutil_socket_t fd, short what, void *arg);
+
+/*
+ * Queue message seq.  Echo: its send time is taken when the batch it is in
+ * is written (conn_flush); broadcast: the time goes in the message, for
+ * the receivers.
+ */
+static void
+send_msg(struct conn *c, uint64_t seq)
+{
+	const struct opts *o = c->w->o;
+	uint8_t *p = c->w->payload;
+
+	if (o->mode == M_BROADCAST)
+		put_hex(p + SEQ_LEN, now_ns());
+	if (o->size >= SEQ_LEN)
+		put_hex(p, seq);
+	if (ws_send(c->ws, o->binary ? WS_OP_BINARY : WS_OP_TEXT, p,
+	    o->size) != WS_OK) {
+		conn_fail(c, "send");
+		return;
+	}
+	if (c->w->measuring)
+		c->w->st.sent++;
+}
+
+/* An echo came back: check it, time it, send the next. */
+static void
+on_echo(struct conn *c, const uint8_t *data, size_t len)
+{
+	struct worker *w = c->w;
+	const struct opts *o = w->o;
+	uint64_t seq, t = w->now;
+	int ok = len == o->size;
+
+	if (ok && o->size >= SEQ_LEN)
+		ok = get_hex(data, &seq) == 0 && seq == c->ack_seq &&
+		    memcmp(data + SEQ_LEN, w->payload + SEQ_LEN,
+		    len - SEQ_LEN) == 0;
+	else if (ok)
+		ok = memcmp(data, w->payload, len) == 0;
+	if (w->measuring) {
+		if (!ok)
+			w->st.bad++;
+		w->st.msgs++;
+		w->st.bytes += len;
+		hist_add(&w->st.lat, t - c->sent_at[c->ack_seq %
+		    (uint64_t)o->depth]);
+	}
+	c->ack_seq++;
+	if (!w->stop && (o->count == 0 || (long long)c->next_seq < o->count))
+		send_msg(c, c->next_seq++);
+}
+
+/* A broadcast delivery: in order, on time, intact. */
+static void
+on_delivery(struct conn *c, const uint8_t *data, size_t len)
+{
+	struct worker *w = c->w;
+	uint64_t seq, sent, t = w->now;
+
+	if (len != w->o->size || get_hex(data, &seq) != 0 ||
+	    get_hex(data + SEQ_LEN, &sent) != 0) {
+		if (w->measuring)
+			w->st.bad++;
+		return;
+	}
+	if (seq < c->next_seq) {
+		if (w->measuring)
+			w->st.reordered++;
+		return;
+	}
+	if (w->measuring) {
+		if (seq > c->next_seq)
+			w->st.lost += seq - c->next_seq;
+		w->st.msgs++;
+		w->st.bytes += len;
+		hist_add(&w->st.lat, t - sent);
+	}
+	if (c->next_seq == w->low)
+		w->at_low--;
+	c->next_seq = seq + 1;
+}
+
+/* The slowest receiver's next_seq, scanned only when it moved on. */
+static uint64_t
+slowest(struct worker *w)
+{
+	int i;
+
+	if (w->at_low > 0)
+		return w->low;
+	w->low = UINT64_MAX;
+	for (i = 0; i < w->n; i++) {
+		const struct conn *c = &w->c[i];
+
+		if (c->role != 0 || c->fd < 0)
+			continue;
+		if (c->next_seq < w->low) {
+			w->low = c->next_seq;
+			w->at_low = 1;
+		} else if (c->next_seq == w->low)
+			w->at_low++;
+	}
+	return w->low;
+}
+
+/* The sender keeps at most depth messages ahead of the slowest receiver;
+   it starts once every receiver is in the room. */
+static void
+sender_pump(struct worker *w)
+{
+	struct conn *s = w->sender;
+	uint64_t low;
+
+	if (s == NULL || !s->open || w->stop ||
+	    w->st.estab < (uint64_t)w->total)
+		return;
+	if ((low = slowest(w)) == UINT64_MAX)
+		return;
+	while (s->next_seq < low + (uint64_t)w->o->depth &&
+	    (w->o->count == 0 || (long long)s->next_seq < w->o->count))
+		send_msg(s, s->next_seq++);
+	conn_flush(s);
+}
+
+/* ---------------------------------------------------------- connections */
+
+static void
+conn_close_fd(struct conn *c)
+{
+	if (c->fd < 0)
+		return;
+	event_del(&c->ev);
+	close(c->fd);
+	c->fd = -1;
+	c->open = 0;
+	c->w->at_low = 0;	/* the slowest receiver may be gone */
+}
+
+static void
+conn_fail(struct conn *c, const char *why)
+{
+	struct worker *w = c->w;
+
+	if (c->fd < 0)
+		return;
+	if (!c->open) {
+		w->st.cfail++;
+		w->connecting--;
+	} else if (!w->stop)
+		w->st.closed++;
+	if (!w->o->quiet && !w->stop)
+		fprintf(stderr, "wsrelay bench: connection %d: %s%s%s\n",
+		    c->id, why, ws_error(c->ws)[0] ? ": " : "",
+		    ws_error(c->ws));
+	conn_close_fd(c);
+}
+
+/* Write what the protocol object holds; wait for writability if full. */
+static void
+conn_flush(struct conn *c)
+{
+	const uint8_t *p;
+	size_t n;
+	ssize_t k;
+
+	if (c->sent_at != NULL && c->unsent < c->next_seq) {
+		uint64_t t = now_ns();
+
+		for (; c->unsent < c->next_seq; c->unsent++)
+			c->sent_at[c->unsent % (uint64_t)c->w->o->depth] = t;
+	}
+	while ((p = ws_output(c->ws, &n)) != NULL) {
+		k = write(c->fd, p, n);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				break;
+			conn_fail(c, strerror(errno));
+			return;
+		}
+		ws_output_consume(c->ws, (size_t)k);
+	}
+	if ((p != NULL) != c->want_write) {
+		c->want_write = p != NULL;
+		event_del(&c->ev);
+		event_assign(&c->ev, c->w->base, c->fd, EV_READ | EV_PERSIST |
+		    (c->want_write ? EV_WRITE : 0), on_io, c);
+		event_add(&c->ev, NULL);
+	}
+}
+
+static void start_more(struct worker *w);
+
+static void
+on_open(struct conn *c)
+{
+	struct worker *w = c->w;
+	const struct opts *o = w->o;
+	int i;
+
+	c->open = 1;
+	w->connecting--;
+	w->st.estab++;
+	ws_conn_set_inplace(c->ws, o->size + WS_FRAME_HEADER_MAX + 16);
+	switch (o->mode) {
+	case M_ECHO:
+		for (i = 0; i < o->depth; i++)
+			if (o->count == 0 || (long long)c->next_seq < o->count)
+				send_msg(c, c->next_seq++);
+		break;
+	case M_BROADCAST:
+		sender_pump(w);
+		break;
+	default:
+		break;
+	}
+	start_more(w);
+}
+
+/* Parse p[0..len); returns how much was consumed. */
+static size_t
+conn_parse(struct conn *c, uint8_t *p, size_t len)
+{
+	struct ws_event ev;
+	size_t off = 0;
+	ssize_t n;
+
+	while (c->fd >= 0) {
+		n = ws_recv(c->ws, p + off, len - off, &ev);
+		if (n == WS_AGAIN)
+			break;
+		if (n < 0) {
+			if (ws_status_class((int)n) == WS_CLASS_PROTOCOL)
+				c->w->st.proto_err++;
+			conn_flush(c);
+			conn_fail(c, ws_strstatus((int)n));
+			break;
+		}
+		off += (size_t)n;
+		switch (ev.type) {
+		case WS_EV_RESPONSE:
+			on_open(c);
+			break;
+		case WS_EV_TEXT:
+		case WS_EV_BINARY:
+			if (c->w->o->mode == M_ECHO)
+				on_echo(c, ev.data, ev.len);
+			else if (c->role == 0)
+				on_delivery(c, ev.data, ev.len);
+			break;
+		case WS_EV_CLOSE:
+			conn_flush(c);
+			conn_fail(c, "closed by the server");
+			break;
+		default:
+			break;
+		}
+	}
+	return off;
+}
+
+static void
+on_io(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	struct worker *w = c->w;
+	uint8_t *buf;
+	size_t room, used;
+	ssize_t n;
+
+	if ((what & EV_WRITE) && c->want_write)
+		conn_flush(c);
+	if (!(what & EV_READ) || c->fd < 0)
+		return;
+	for (;;) {
+		if (c->ilen == 0) {
+			buf = w->rbuf;
+			room = READ_BUF;
+		} else {
+			size_t want = ws_recv_hint(c->ws);
+
+			if (want < c->ilen + 16384)
+				want = c->ilen + 16384;
+			if (want > c->icap) {
+				uint8_t *q = realloc(c->in, want);
+
+				if (q == NULL) {
+					conn_fail(c, "out of memory");
+					return;
+				}
+				c->in = q;
+				c->icap = want;
+			}
+			buf = c->in + c->ilen;
+			room = c->icap - c->ilen;
+		}
+		n = read(fd, buf, room);
+		w->now = now_ns();
+		if (n == 0) {
+			(void)ws_recv_eof(c->ws);
+			conn_fail(c, "connection closed");
+			return;
+		}
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				conn_fail(c, strerror(errno));
+			break;
+		}
+		if (c->ilen == 0) {
+			used = conn_parse(c, buf, (size_t)n);
+			if (c->fd >= 0 && used < (size_t)n) {
+				size_t left = (size_t)n - used;
+
+				if (c->icap < left) {
+					uint8_t *q = realloc(c->in, left +
+					    16384);
+
+					if (q == NULL) {
+						conn_fail(c, "out of memory");
+						return;
+					}
+					c->in = q;
+					c->icap = left + 16384;
+				}
+				memcpy(c->in, buf + used, left);
+				c->ilen = left;
+			}
+		} else {
+			c->ilen += (size_t)n;
+			used = conn_parse(c, c->in, c->ilen);
+			if (c->fd >= 0) {
+				memmove(c->in, c->in + used, c->ilen - used);
+				c->ilen -= used;
+			}
+		}
+		if (c->fd < 0 || (size_t)n < room)
+			break;
+	}
+	if (c->fd < 0)
+		return;
+	conn_flush(c);
+	if (w->o->mode == M_BROADCAST && c->role == 0)
+		sender_pump(w);
+}
+
+static void
+on_connected(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	const struct opts *o = c->w->o;
+	struct ws_client_request req;
+	const char *protos[1];
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	(void)what;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+		conn_fail(c, strerror(err ? err : errno));
+		return;
+	}
+	memset(&req, 0, sizeof(req));
+	req.host = o->url.hostport;
+	req.target = o->url.target;
+	if (o->proto != NULL) {
+		protos[0] = o->proto;
+		req.subprotocols = protos;
+		req.nsubprotocols = 1;
+	}
+	if (ws_connect(c->ws, &req) != WS_OK) {
+		conn_fail(c, "cannot build the request");
+		return;
+	}
+	event_del(&c->ev);
+	event_assign(&c->ev, c->w->base, fd, EV_READ | EV_PERSIST, on_io, c);
+	event_add(&c->ev, NULL);
+	c->want_write = 0;
+	conn_flush(c);
+}
+
+static int
+conn_start(struct conn *c)
+{
+	const struct opts *o = c->w->o;
+	struct sockaddr_in src;
+	int one = 1;
+
+	c->ws = ws_conn_new(WS_ROLE_CLIENT, NULL, NULL);
+	c->fd = socket(o->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (c->ws == NULL || c->fd < 0)
+		return -1;
+	(void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (o->addrs > 1 && o->ss.ss_family == AF_INET) {
+		/* Spread over 127.0.0.1..127.0.0.A to pass 64k ports. */
+		memset(&src, 0, sizeof(src));
+		src.sin_family = AF_INET;
+		src.sin_addr.s_addr = htonl(0x7f000001 + (uint32_t)(c->id %
+		    o->addrs));
+		(void)setsockopt(c->fd, SOL_SOCKET, SO_REUSEADDR, &one,
+		    sizeof(one));
+		if (bind(c->fd, (struct sockaddr *)&src, sizeof(src)) != 0)
+			return -1;
+	}
+	if (connect(c->fd, (const struct sockaddr *)&o->ss, o->sslen) != 0 &&
+	    errno != EINPROGRESS)
+		return -1;
+	event_assign(&c->ev, c->w->base, c->fd, EV_WRITE, on_connected, c);
+	event_add(&c->ev, NULL);
+	return 0;
+}
+
+/* Start connections while fewer than -C handshakes are in progress. */
+static void
+start_more(struct worker *w)
+{
+	while (w->started < w->n && w->connecting < w->o->inflight_hs) {
+		struct conn *c = &w->c[w->started++];
+
+		w->connecting++;
+		if (conn_start(c) != 0) {
+			w->st.cfail++;
+			w->connecting--;
+			if (c->fd >= 0) {
+				close(c->fd);
+				c->fd = -1;
+			}
+		}
+	}
+}
+
+static void
+on_start(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	start_more(arg);
+}
+
+static void
+on_stop_check(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+
+	(void)fd;
+	(void)what;
+	if (w->stop)
+		event_base_loopbreak(w->base);
+}
+
+static void *
+worker_run(void *arg)
+{
+	struct worker *w = arg;
+	struct timeval tick = { 0, 50000 };
+	struct event *stopper;
+
+	stopper = event_new(w->base, -1, EV_PERSIST, on_stop_check, w);
+	event_add(stopper, &tick);
+	event_base_dispatch(w->base);
+	event_free(stopper);
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- main */
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: wsrelay bench [-bhq] [-m mode] [-c conns] [-k depth] "
+	    "[-s size]\n"
+	    "                     [-d seconds] [-n count] [-w seconds] "
+	    "[-t threads]\n"
+	    "                     [-a addrs] [-C handshakes] [-p protocol] "
+	    "ws://host:port/path\n"
+	    "  -m MODE   echo, broadcast or connect                [echo]\n"
+	    "  -c N      connections (broadcast: receivers)        [1]\n"
+	    "  -k K      echo: messages in flight per connection;\n"
+	    "            broadcast: how far the sender may run ahead [1]\n"
+	    "  -s S      payload bytes (broadcast: at least 32)    [32]\n"
+	    "  -b        binary messages (default: text)\n"
+	    "  -d SEC    measured duration; connect: hold time     [10]\n"
+	    "  -n COUNT  echo/broadcast: stop after COUNT messages per\n"
+	    "            connection (sender) instead of a duration\n"
+	    "  -w SEC    warm-up before measuring                  [1]\n"
+	    "  -t T      threads, one event loop each              [1]\n"
+	    "  -a A      source addresses 127.0.0.1..127.0.0.A     [1]\n"
+	    "  -C P      handshakes in progress at most            [256]\n"
+	    "  -p PROTO  offer this subprotocol\n"
+	    "  -q        no progress line, no per-connection errors\n");
+}
+
+static int
+parse_num(const char *s, double lo, double hi, double *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (*s == '\0' || *end != '\0' || v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int
+resolve(struct opts *o, char *err, size_t errlen)
+{
+	struct addrinfo hints, *res;
+	int r;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_STREAM;
+	if ((r = getaddrinfo(o->url.host, o->url.port, &hints, &res)) != 0) {
+		snprintf(err, errlen, "%s: %s", o->url.host, gai_strerror(r));
+		return -1;
+	}
+	memcpy(&o->ss, res->ai_addr, res->ai_addrlen);
+	o->sslen = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+static void
+sum_stats(struct worker *ws, int nw, struct stats *t)
+{
+	int i;
+
+	memset(t, 0, sizeof(*t));
+	for (i = 0; i < nw; i++) {
+		const struct stats *s = &ws[i].st;
+
+		t->sent += s->sent;
+		t->msgs += s->msgs;
+		t->bytes += s->bytes;
+		t->estab += s->estab;
+		t->cfail += s->cfail;
+		t->closed += s->closed;
+		t->bad += s->bad;
+		t->lost += s->lost;
+		t->reordered += s->reordered;
+		t->proto_err += s->proto_err;
+		hist_merge(&t->lat, &s->lat);
+	}
+}
+
+static double
+seconds(void)
+{
+	return (double)now_ns() / 1e9;
+}
+
+static void
+nap(double s)
+{
+	struct timespec ts;
+
+	if (s <= 0)
+		return;
+	ts.tv_sec = (time_t)s;
+	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+int
+bench_main(int argc, char **argv)
+{
+	static const char *const modes[] = { "echo", "broadcast", "connect" };
+	struct opts o;
+	struct worker *ws;
+	struct stats t;
+	double v, t0, t_est = 0, t_meas, t_end, hs_s;
+	char err[512];
+	int ch, i, total, tty, failed;
+	uint64_t last = 0;
+
+	memset(&o, 0, sizeof(o));
+	o.conns = 1;
+	o.depth = 1;
+	o.size = 32;
+	o.duration = 10;
+	o.warmup = 1;
+	o.threads = 1;
+	o.addrs = 1;
+	o.inflight_hs = 256;
+	optind = 1;
+	while ((ch = getopt(argc, argv, "a:bC:c:d:hk:m:n:p:qs:t:w:")) != -1) {
+		switch (ch) {
+		case 'a':
+			if (parse_num(optarg, 1, 250, &v) != 0)
+				goto bad;
+			o.addrs = (int)v;
+			break;
+		case 'b':
+			o.binary = 1;
+			break;
+		case 'C':
+			if (parse_num(optarg, 1, 100000, &v) != 0)
+				goto bad;
+			o.inflight_hs = (int)v;
+			break;
+		case 'c':
+			if (parse_num(optarg, 1, 1000000, &v) != 0)
+				goto bad;
+			o.conns = (int)v;
+			break;
+		case 'd':
+			if (parse_num(optarg, 0.1, 86400, &o.duration) != 0)
+				goto bad;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'k':
+			if (parse_num(optarg, 1, 65536, &v) != 0)
+				goto bad;
+			o.depth = (int)v;
+			break;
+		case 'm':
+			for (i = 0; i < 3; i++)
+				if (strcmp(optarg, modes[i]) == 0)
+					break;
+			if (i == 3)
+				goto bad;
+			o.mode = (enum mode)i;
+			break;
+		case 'n':
+			if (parse_num(optarg, 1, 1e15, &v) != 0)
+				goto bad;
+			o.count = (long long)v;
+			break;
+		case 'p':
+			o.proto = optarg;
+			break;
+		case 'q':
+			o.quiet = 1;
+			break;
+		case 's':
+			if (parse_num(optarg, 0, 64 << 20, &v) != 0)
+				goto bad;
+			o.size = (size_t)v;
+			break;
+		case 't':
+			if (parse_num(optarg, 1, 256, &v) != 0)
+				goto bad;
+			o.threads = (int)v;
+			break;
+		case 'w':
+			if (parse_num(optarg, 0, 3600, &o.warmup) != 0)
+				goto bad;
+			break;
+		default:
+			goto bad;
+		}
+	}
+	if (optind != argc - 1)
+		goto bad;
+	if (ws_url_parse(argv[optind], &o.url, err, sizeof(err)) != 0) {
+		fprintf(stderr, "wsrelay bench: %s\n", err);
+		return 2;
+	}
+	if (o.url.tls) {
+		fprintf(stderr, "wsrelay bench: wss:// is not supported yet\n");
+		return 2;
+	}
+	if (o.mode == M_BROADCAST && o.size < 2 * SEQ_LEN) {
+		fprintf(stderr, "wsrelay bench: broadcast needs -s 32 or "
+		    "more\n");
+		return 2;
+	}
+	if (resolve(&o, err, sizeof(err)) != 0) {
+		fprintf(stderr, "wsrelay bench: %s\n", err);
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	/* Connections, round-robin over threads; the broadcast sender is
+	   on thread 0, connection 0. */
+	total = o.conns + (o.mode == M_BROADCAST ? 1 : 0);
+	if (o.mode == M_BROADCAST)
+		o.threads = 1;	/* the sender needs every receiver's view */
+	if (o.threads > total)
+		o.threads = total;
+	ws = calloc((size_t)o.threads, sizeof(*ws));
+	if (ws == NULL)
+		return 1;
+	for (i = 0; i < o.threads; i++) {
+		struct worker *w = &ws[i];
+		int j;
+
+		w->id = i;
+		w->o = &o;
+		w->n = total / o.threads + (i < total % o.threads);
+		w->total = w->n;
+		w->c = calloc((size_t)w->n, sizeof(*w->c));
+		w->rbuf = malloc(READ_BUF);
+		w->payload = malloc(o.size + 1);
+		w->base = event_base_new();
+		if (w->c == NULL || w->rbuf == NULL || w->payload == NULL ||
+		    w->base == NULL)
+			return 1;
+		for (j = 0; (size_t)j < o.size; j++)
+			w->payload[j] = o.binary ? (uint8_t)(j * 31 + 7) :
+			    (uint8_t)('a' + j % 26);
+		for (j = 0; j < w->n; j++) {
+			struct conn *c = &w->c[j];
+
+			c->w = w;
+			c->fd = -1;
+			c->id = j * o.threads + i;
+			if (o.mode == M_ECHO) {
+				c->sent_at = calloc((size_t)o.depth,
+				    sizeof(uint64_t));
+				if (c->sent_at == NULL)
+					return 1;
+			}
+		}
+		if (o.mode == M_BROADCAST) {
+			w->c[0].role = 1;
+			w->sender = &w->c[0];
+		}
+		w->starter = event_new(w->base, -1, 0, on_start, w);
+		event_active(w->starter, EV_TIMEOUT, 0);
+	}
+	for (i = 0; i < o.threads; i++)
+		if (pthread_create(&ws[i].tid, NULL, worker_run, &ws[i]) != 0)
+			return 1;
+
+	tty = !o.quiet && isatty(STDERR_FILENO);
+	t0 = seconds();
+	/* Wait for every connection to be up or failed (bounded). */
+	for (;;) {
+		sum_stats(ws, o.threads, &t);
+		if (t.estab + t.cfail >= (uint64_t)total)
+			break;
+		if (seconds() - t0 > 60) {
+			fprintf(stderr, "wsrelay bench: connections still "
+			    "pending after 60 s\n");
+			break;
+		}
+		nap(0.002);
+	}
+	t_est = seconds() - t0;
+	nap(o.mode == M_CONNECT ? 0 : o.warmup);
+	for (i = 0; i < o.threads; i++)
+		ws[i].measuring = 1;
+	t_meas = seconds();
+	t_end = t_meas + o.duration;
+	while (seconds() < t_end) {
+		double step = t_end - seconds() < 1 ? t_end - seconds() : 1;
+
+		nap(step);
+		if (tty && o.mode != M_CONNECT) {
+			sum_stats(ws, o.threads, &t);
+			fprintf(stderr, "\r%.0fs: %llu msgs/s, p50 %.1f us, "
+			    "bad %llu   ", seconds() - t_meas,
+			    (unsigned long long)((double)(t.msgs - last) /
+			    step), hist_q(&t.lat, 0.5),
+			    (unsigned long long)t.bad);
+			last = t.msgs;
+		}
+		if (o.count > 0 && o.mode != M_CONNECT) {
+			sum_stats(ws, o.threads, &t);
+			if (t.msgs >= (uint64_t)o.count *
+			    (uint64_t)o.conns)
+				break;
+		}
+	}
+	for (i = 0; i < o.threads; i++)
+		ws[i].measuring = 0;
+	t_end = seconds();
+	for (i = 0; i < o.threads; i++)
+		ws[i].stop = 1;
+	for (i = 0; i < o.threads; i++)
+		pthread_join(ws[i].tid, NULL);
+	if (tty)
+		fprintf(stderr, "\n");
+	sum_stats(ws, o.threads, &t);
+	hs_s = t_est > 0 ? (double)t.estab / t_est : 0;
+	printf("mode=%s target=ws://%s%s conns=%d depth=%d size=%zu type=%s "
+	    "threads=%d estab=%llu cfail=%llu closed=%llu hs_s=%.3f "
+	    "hs_per_s=%.0f dur_s=%.2f sent=%llu msgs=%llu msgs_per_s=%.0f "
+	    "mbytes_per_s=%.2f lat_p50_us=%.1f lat_p99_us=%.1f "
+	    "lat_p999_us=%.1f lat_max_us=%.1f bad=%llu lost=%llu "
+	    "reordered=%llu proto_err=%llu\n",
+	    modes[o.mode], o.url.hostport, o.url.target, o.conns, o.depth,
+	    o.size, o.binary ? "binary" : "text", o.threads,
+	    (unsigned long long)t.estab, (unsigned long long)t.cfail,
+	    (unsigned long long)t.closed, t_est, hs_s, t_end - t_meas,
+	    (unsigned long long)t.sent, (unsigned long long)t.msgs,
+	    (double)t.msgs / (t_end - t_meas),
+	    (double)t.bytes / (t_end - t_meas) / 1e6, hist_q(&t.lat, 0.5),
+	    hist_q(&t.lat, 0.99), hist_q(&t.lat, 0.999),
+	    (double)t.lat.max / 1e3, (unsigned long long)t.bad,
+	    (unsigned long long)t.lost, (unsigned long long)t.reordered,
+	    (unsigned long long)t.proto_err);
+	fflush(stdout);
+	failed = t.cfail > 0 || t.closed > 0 || t.bad > 0 || t.lost > 0 ||
+	    t.reordered > 0 || t.proto_err > 0 ||
+	    (o.mode != M_CONNECT && t.msgs == 0);
+	for (i = 0; i < o.threads; i++) {
+		int j;
+
+		for (j = 0; j < ws[i].n; j++) {
+			struct conn *c = &ws[i].c[j];
+
+			if (c->fd >= 0)
+				close(c->fd);
+			ws_conn_free(c->ws);
+			free(c->in);
+			free(c->sent_at);
+		}
+		event_free(ws[i].starter);
+		event_base_free(ws[i].base);
+		free(ws[i].c);
+		free(ws[i].rbuf);
+		free(ws[i].payload);
+	}
+	free(ws);
+	return failed ? 1 : 0;
+bad:
+	usage(stderr);
+	return 2;
+}
