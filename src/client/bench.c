@@ -8,8 +8,9 @@
  *   broadcast  one sender and N receivers in one room: delivery rate,
  *              fan-out latency, loss and reordering
  *   connect    open and hold N connections: handshake rate
- * One event loop per thread (-t); connections are spread over them.  The
- * I/O follows the daemon's: one read buffer per thread, a connection keeps
+ * One epoll loop per thread (-t), edge-triggered, each connection
+ * registered once for reading and writing; connections are spread over
+ * the threads.  The I/O follows the daemon's: one read buffer per thread, a connection keeps
  * only what a read leaves unparsed, whole frames are parsed in place, and
  * what a read produces is written once.
  *
@@ -19,6 +20,7 @@
  */
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/epoll.h>
 #include <sys/uio.h>
 
 #include <netinet/in.h>
@@ -38,8 +40,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <event2/event.h>
-#include <event2/event_struct.h>
 
 #include "client/bench.h"
 #include "client/url.h"
@@ -85,12 +85,11 @@ struct worker;
 struct conn {
 	struct worker *w;
 	struct ws_conn *ws;
-	struct event ev;
 	int fd;
+	int connected;		/* the TCP connect finished */
 	int id;
 	int role;		/* 0 echo/receiver/idle, 1 broadcast sender */
 	int open;
-	int want_write;
 	uint8_t *in;		/* unparsed input */
 	size_t ilen;
 	size_t icap;
@@ -117,14 +116,13 @@ struct stats {
 struct worker {
 	int id;
 	const struct opts *o;
-	struct event_base *base;
+	int ep;			/* epoll */
 	struct conn *c;
 	int n;
 	uint8_t *rbuf;
 	uint8_t *payload;	/* template of a message */
 	int started;		/* connections started */
 	int connecting;		/* handshakes in progress */
-	struct event *starter;
 	volatile int measuring;	/* set by the main thread */
 	volatile int stop;
 	struct stats st;	/* written by this thread only */
@@ -210,32 +208,37 @@ put_hex(uint8_t *p, uint64_t v)
 	static const char hex[] = "0123456789abcdef";
 	int i;
 
-	for (i = 15; i >= 0; i--) {
-		p[i] = (uint8_t)hex[v & 0xf];
-		v >>= 4;
+	for (i = 14; i >= 0; i -= 2) {
+		p[i] = (uint8_t)hex[(v >> 4) & 0xf];
+		p[i + 1] = (uint8_t)hex[v & 0xf];
+		v >>= 8;
 	}
 }
 
 static int
 get_hex(const uint8_t *p, uint64_t *v)
 {
+	uint64_t x = 0;
+	unsigned bad = 0;
 	int i;
 
-	*v = 0;
 	for (i = 0; i < 16; i++) {
-		int d = p[i] >= '0' && p[i] <= '9' ? p[i] - '0' :
-		    p[i] >= 'a' && p[i] <= 'f' ? p[i] - 'a' + 10 : -1;
+		unsigned ch = p[i], d;
 
-		if (d < 0)
-			return -1;
-		*v = *v << 4 | (uint64_t)d;
+		/* '0'..'9' -> 0..9, 'a'..'f' -> 10..15, else flagged */
+		d = ch - '0';
+		if (d > 9) {
+			d = (ch | 0x20) - 'a' + 10;
+			bad |= (unsigned)(d < 10 || d > 15);
+		}
+		x = x << 4 | (d & 0xf);
 	}
-	return 0;
+	*v = x;
+	return bad ? -1 : 0;
 }
 
 static void conn_fail(struct conn *c, const char *why);
 static void conn_flush(struct conn *c);
-static void on_io(evutil_socket_t fd, short what, void *arg);
 
 /*
  * Queue message seq.  Echo: its send time is taken when the batch it is in
@@ -368,8 +371,7 @@ conn_close_fd(struct conn *c)
 {
 	if (c->fd < 0)
 		return;
-	event_del(&c->ev);
-	close(c->fd);
+	close(c->fd);		/* leaves the epoll set too */
 	c->fd = -1;
 	c->open = 0;
 	c->w->at_low = 0;	/* the slowest receiver may be gone */
@@ -394,7 +396,7 @@ conn_fail(struct conn *c, const char *why)
 	conn_close_fd(c);
 }
 
-/* Write what the protocol object holds; wait for writability if full. */
+/* Write what the protocol object holds; an EPOLLOUT edge resumes it. */
 static void
 conn_flush(struct conn *c)
 {
@@ -419,13 +421,6 @@ conn_flush(struct conn *c)
 			return;
 		}
 		ws_output_consume(c->ws, (size_t)k);
-	}
-	if ((p != NULL) != c->want_write) {
-		c->want_write = p != NULL;
-		event_del(&c->ev);
-		event_assign(&c->ev, c->w->base, c->fd, EV_READ | EV_PERSIST |
-		    (c->want_write ? EV_WRITE : 0), on_io, c);
-		event_add(&c->ev, NULL);
 	}
 }
 
@@ -499,19 +494,15 @@ conn_parse(struct conn *c, uint8_t *p, size_t len)
 	return off;
 }
 
+/* Readable: read until a short read (edge-triggered). */
 static void
-on_io(evutil_socket_t fd, short what, void *arg)
+conn_read(struct conn *c)
 {
-	struct conn *c = arg;
 	struct worker *w = c->w;
 	uint8_t *buf;
 	size_t room, used;
 	ssize_t n;
 
-	if ((what & EV_WRITE) && c->want_write)
-		conn_flush(c);
-	if (!(what & EV_READ) || c->fd < 0)
-		return;
 	for (;;) {
 		if (c->ilen == 0) {
 			buf = w->rbuf;
@@ -534,7 +525,7 @@ on_io(evutil_socket_t fd, short what, void *arg)
 			buf = c->in + c->ilen;
 			room = c->icap - c->ilen;
 		}
-		n = read(fd, buf, room);
+		n = read(c->fd, buf, room);
 		w->now = now_ns();
 		if (n == 0) {
 			(void)ws_recv_eof(c->ws);
@@ -585,18 +576,19 @@ on_io(evutil_socket_t fd, short what, void *arg)
 		sender_pump(w);
 }
 
+/* The TCP connect finished: send the upgrade request. */
 static void
-on_connected(evutil_socket_t fd, short what, void *arg)
+conn_connected(struct conn *c)
 {
-	struct conn *c = arg;
 	const struct opts *o = c->w->o;
 	struct ws_client_request req;
 	const char *protos[1];
 	int err = 0;
 	socklen_t len = sizeof(err);
 
-	(void)what;
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) {
+	c->connected = 1;
+	if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 ||
+	    err != 0) {
 		conn_fail(c, strerror(err ? err : errno));
 		return;
 	}
@@ -612,11 +604,26 @@ on_connected(evutil_socket_t fd, short what, void *arg)
 		conn_fail(c, "cannot build the request");
 		return;
 	}
-	event_del(&c->ev);
-	event_assign(&c->ev, c->w->base, fd, EV_READ | EV_PERSIST, on_io, c);
-	event_add(&c->ev, NULL);
-	c->want_write = 0;
 	conn_flush(c);
+}
+
+/* One epoll event for c. */
+static void
+conn_event(struct conn *c, uint32_t ev)
+{
+	if (c->fd < 0)
+		return;
+	if (!c->connected) {
+		if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+			return;
+		conn_connected(c);
+		if (c->fd < 0)
+			return;
+	}
+	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		conn_read(c);
+	if (c->fd >= 0 && (ev & EPOLLOUT))
+		conn_flush(c);
 }
 
 static int
@@ -624,6 +631,7 @@ conn_start(struct conn *c)
 {
 	const struct opts *o = c->w->o;
 	struct sockaddr_in src;
+	struct epoll_event ev;
 	int one = 1;
 
 	c->ws = ws_conn_new(WS_ROLE_CLIENT, NULL, NULL);
@@ -640,15 +648,21 @@ conn_start(struct conn *c)
 		    o->addrs));
 		(void)setsockopt(c->fd, SOL_SOCKET, SO_REUSEADDR, &one,
 		    sizeof(one));
+#ifdef IP_BIND_ADDRESS_NO_PORT
+		/* Choose the port at connect(), by the whole 4-tuple: bind()
+		   alone must find a port free of every TIME_WAIT socket. */
+		(void)setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT,
+		    &one, sizeof(one));
+#endif
 		if (bind(c->fd, (struct sockaddr *)&src, sizeof(src)) != 0)
 			return -1;
 	}
 	if (connect(c->fd, (const struct sockaddr *)&o->ss, o->sslen) != 0 &&
 	    errno != EINPROGRESS)
 		return -1;
-	event_assign(&c->ev, c->w->base, c->fd, EV_WRITE, on_connected, c);
-	event_add(&c->ev, NULL);
-	return 0;
+	ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+	ev.data.ptr = c;
+	return epoll_ctl(c->w->ep, EPOLL_CTL_ADD, c->fd, &ev);
 }
 
 /* Start connections while fewer than -C handshakes are in progress. */
@@ -670,36 +684,19 @@ start_more(struct worker *w)
 	}
 }
 
-static void
-on_start(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	start_more(arg);
-}
-
-static void
-on_stop_check(evutil_socket_t fd, short what, void *arg)
-{
-	struct worker *w = arg;
-
-	(void)fd;
-	(void)what;
-	if (w->stop)
-		event_base_loopbreak(w->base);
-}
-
 static void *
 worker_run(void *arg)
 {
 	struct worker *w = arg;
-	struct timeval tick = { 0, 50000 };
-	struct event *stopper;
+	struct epoll_event evs[512];
+	int i, n;
 
-	stopper = event_new(w->base, -1, EV_PERSIST, on_stop_check, w);
-	event_add(stopper, &tick);
-	event_base_dispatch(w->base);
-	event_free(stopper);
+	while (!w->stop) {
+		start_more(w);
+		n = epoll_wait(w->ep, evs, 512, 20);
+		for (i = 0; i < n; i++)
+			conn_event(evs[i].data.ptr, evs[i].events);
+	}
 	return NULL;
 }
 
@@ -937,9 +934,9 @@ bench_main(int argc, char **argv)
 		w->c = calloc((size_t)w->n, sizeof(*w->c));
 		w->rbuf = malloc(READ_BUF);
 		w->payload = malloc(o.size + 1);
-		w->base = event_base_new();
+		w->ep = epoll_create1(EPOLL_CLOEXEC);
 		if (w->c == NULL || w->rbuf == NULL || w->payload == NULL ||
-		    w->base == NULL)
+		    w->ep < 0)
 			return 1;
 		for (j = 0; (size_t)j < o.size; j++)
 			w->payload[j] = o.binary ? (uint8_t)(j * 31 + 7) :
@@ -961,8 +958,6 @@ bench_main(int argc, char **argv)
 			w->c[0].role = 1;
 			w->sender = &w->c[0];
 		}
-		w->starter = event_new(w->base, -1, 0, on_start, w);
-		event_active(w->starter, EV_TIMEOUT, 0);
 	}
 	for (i = 0; i < o.threads; i++)
 		if (pthread_create(&ws[i].tid, NULL, worker_run, &ws[i]) != 0)
@@ -1052,8 +1047,7 @@ bench_main(int argc, char **argv)
 			free(c->in);
 			free(c->sent_at);
 		}
-		event_free(ws[i].starter);
-		event_base_free(ws[i].base);
+		close(ws[i].ep);
 		free(ws[i].c);
 		free(ws[i].rbuf);
 		free(ws[i].payload);

@@ -68,7 +68,7 @@ struct ws_conn {
 	uint8_t pool[];		/* client: random bytes for masks */
 };
 
-#define WS_POOL_SIZE 256
+#define WS_POOL_SIZE 1024
 
 /* conn.c */
 void *ws__alloc(struct ws_conn *c, size_t n);
