@@ -94,6 +94,31 @@ static const char *const top_names[] = { "log", "listen", "limits",
 static const char *const route_names[] = { "path", "handler", "limits",
     NULL };
 
+#define RT(f) OFF(struct route, f)
+static const struct opt route_table[] = {
+	{ "subprotocols", OPT_STRINGS, 0, 0, 0, NULL, NULL, RT(subprotocols),
+	    0, NULL },
+	{ "require_subprotocol", OPT_BOOL, 0, 1, 0, NULL, NULL,
+	    RT(require_subprotocol), 0, NULL },
+	{ "origins", OPT_STRINGS, 0, 0, 0, NULL, NULL, RT(origins), 0, NULL },
+	{ "allow_missing_origin", OPT_BOOL, 0, 1, 1, NULL, NULL,
+	    RT(allow_missing_origin), 0, NULL },
+	{ NULL, 0, 0, 0, 0, NULL, NULL, 0, 0, NULL }
+};
+
+/* 1 if s is an HTTP token (RFC 9110), as a subprotocol must be. */
+static int
+is_token(const char *s)
+{
+	if (*s == '\0')
+		return 0;
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f ||
+		    strchr("\"(),/:;<=>?@[\\]{}", *s) != NULL)
+			return 0;
+	return 1;
+}
+
 struct ctx {
 	const char *file;
 	char *err;
@@ -515,8 +540,25 @@ parse_routes(struct ctx *x, struct config *c, const config_setting_t *l)
 		    r->handler->conf_size : 1);
 		if (r->handler->opts != NULL)
 			opt_defaults(r->handler->opts, r->hconf);
+		opt_defaults(route_table, r);
 		apply_group(x, g, "route setting", r->handler->opts, r->hconf,
-		    NULL, NULL, route_names);
+		    route_table, r, route_names);
+		for (j = 0; !x->failed && j < r->subprotocols.n; j++)
+			if (!is_token(r->subprotocols.v[j]))
+				error(x, config_setting_get_member(g,
+				    "subprotocols"), "subprotocol \"%s\" is not "
+				    "a token (letters, digits, !#$%%&'*+-.^_`|~)",
+				    r->subprotocols.v[j]);
+		for (j = 0; !x->failed && j < r->origins.n; j++)
+			if (strpbrk(r->origins.v[j], " \t,") != NULL)
+				error(x, config_setting_get_member(g, "origins"),
+				    "origin \"%s\" holds a space or a comma",
+				    r->origins.v[j]);
+		if (!x->failed && r->require_subprotocol &&
+		    r->subprotocols.n == 0)
+			error(x, config_setting_get_member(g,
+			    "require_subprotocol"), "require_subprotocol needs "
+			    "a 'subprotocols' list");
 		if ((s = config_setting_get_member(g, "limits")) != NULL)
 			apply_group(x, s, "route limit", route_limits_table,
 			    &r->limits, NULL, NULL, NULL);
@@ -559,6 +601,7 @@ config_free(struct config *c)
 		}
 		free(r->hconf);
 		free(r->path);
+		opt_free(route_table, r);
 	}
 	free(c->routes);
 	free(c->log_level);
@@ -710,6 +753,7 @@ config_foreach_key(void (*fn)(const char *section, const char *name,
 	table_keys("limits", route_limits_table, fn, arg);
 	for (i = 0; route_names[i] != NULL; i++)
 		fn("routes", route_names[i], arg);
+	table_keys("routes", route_table, fn, arg);
 	for (i = 0; handlers[i] != NULL; i++)
 		table_keys(handlers[i]->name, handlers[i]->opts, fn, arg);
 }

@@ -79,6 +79,10 @@ struct route {
 	void *hconf;		/* the handler's options (its opt table) */
 	struct route_limits limits;
 	struct ws_limits ws;	/* what src/ws is given */
+	struct strlist subprotocols;	/* spoken here, none: no choice */
+	int require_subprotocol;	/* refuse clients offering none */
+	struct strlist origins;		/* allowed; none: any */
+	int allow_missing_origin;	/* requests without Origin */
 	int line;
 };
 

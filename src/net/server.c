@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -114,6 +115,7 @@ struct session {
 	size_t icap;
 	char *path;
 	const char *reason;
+	const char *subprotocol;	/* chosen; points into the route */
 	struct timespec start;
 	long long last_rx;	/* any bytes from the peer */
 	long long last_msg;	/* a data message from the peer */
@@ -262,6 +264,12 @@ const char *
 session_peer(const struct session *s)
 {
 	return s->peer;
+}
+
+const char *
+session_subprotocol(const struct session *s)
+{
+	return s->subprotocol;
 }
 
 struct event_base *
@@ -654,6 +662,7 @@ session_accept(struct session *s)
 	if (s->phase > PH_PENDING)
 		return;
 	ws_response_init(&resp);
+	resp.subprotocol = s->subprotocol;
 	if (ws_accept(s->ws, &resp) != WS_OK) {
 		session_end(s, "out of memory");
 		return;
@@ -665,6 +674,84 @@ session_accept(struct session *s)
 	s->srv->stats.opened++;
 	s->last_rx = s->last_msg = mono_now();
 	session_resume(s, PAUSE_PENDING);
+}
+
+/*
+ * The first subprotocol in the client's list that the route speaks
+ * (RFC 6455 section 4.2.2: the client lists them by preference).
+ */
+static const char *
+choose_subprotocol(const struct route *r, const struct ws_request *req)
+{
+	struct ws_str offered[64];
+	size_t n, i, j;
+
+	if (r->subprotocols.n == 0)
+		return NULL;
+	n = ws_header_list(req->headers, req->nheaders,
+	    "Sec-WebSocket-Protocol", offered, 64);
+	if (n > 64)
+		n = 64;
+	for (i = 0; i < n; i++)
+		for (j = 0; j < r->subprotocols.n; j++)
+			if (strlen(r->subprotocols.v[j]) == offered[i].len &&
+			    memcmp(r->subprotocols.v[j], offered[i].p,
+			    offered[i].len) == 0)
+				return r->subprotocols.v[j];
+	return NULL;
+}
+
+static int
+ieq(const char *a, size_t alen, const char *b, size_t blen)
+{
+	return alen == blen && strncasecmp(a, b, alen) == 0;
+}
+
+/*
+ * Origin "scheme://host[:port]" against a pattern: "https://example.com"
+ * (exact), "example.com" (any scheme), or a host starting with "*." with
+ * or without a scheme (any subdomain, not the domain itself).  A port must
+ * be written to match; case does not matter.
+ */
+static int
+origin_match(const char *pat, struct ws_str o)
+{
+	const char *sep = memmem(o.p, o.len, "://", 3), *psep, *prest, *rest;
+	size_t rlen, plen;
+
+	if (sep == NULL)		/* "null", or something odd */
+		return ieq(pat, strlen(pat), o.p, o.len);
+	rest = sep + 3;
+	rlen = o.len - (size_t)(rest - o.p);
+	if ((psep = strstr(pat, "://")) != NULL) {
+		if (!ieq(pat, (size_t)(psep - pat), o.p, (size_t)(sep - o.p)))
+			return 0;
+		prest = psep + 3;
+	} else
+		prest = pat;
+	plen = strlen(prest);
+	if (plen > 2 && prest[0] == '*' && prest[1] == '.') {
+		/* ".example.com" must end rest, after at least one byte. */
+		plen--;
+		return rlen > plen && strncasecmp(rest + rlen - plen,
+		    prest + 1, plen) == 0 && memchr(rest, '/', rlen) == NULL;
+	}
+	return ieq(prest, plen, rest, rlen);
+}
+
+static int
+origin_allowed(const struct route *r, struct ws_str origin)
+{
+	size_t i;
+
+	if (origin.len == 0)
+		return r->allow_missing_origin;
+	if (r->origins.n == 0)
+		return 1;
+	for (i = 0; i < r->origins.n; i++)
+		if (origin_match(r->origins.v[i], origin))
+			return 1;
+	return 0;
 }
 
 static void
@@ -690,6 +777,30 @@ on_request(struct session *s)
 		return;
 	}
 	s->route = r;
+	if (!origin_allowed(r, req->origin)) {
+		s->reason = req->origin.len > 0 ? "refused: 403 origin" :
+		    "refused: 403 no Origin";
+		session_reject(s, 403, req->origin.len > 0 ?
+		    "This Origin may not use this route.\n" :
+		    "This route needs an Origin header.\n");
+		return;
+	}
+	s->subprotocol = choose_subprotocol(r, req);
+	if (s->subprotocol == NULL && r->require_subprotocol) {
+		char body[512];
+		size_t i, n;
+
+		n = (size_t)snprintf(body, sizeof(body), "None of the offered "
+		    "subprotocols is spoken here; this route speaks:");
+		for (i = 0; i < r->subprotocols.n && n < sizeof(body); i++)
+			n += (size_t)snprintf(body + n, sizeof(body) - n,
+			    " %s", r->subprotocols.v[i]);
+		if (n < sizeof(body) - 1)
+			snprintf(body + n, sizeof(body) - n, "\n");
+		s->reason = "refused: 400 no subprotocol";
+		session_reject(s, 400, body);
+		return;
+	}
 	if (srv->nactive >= (size_t)s->cfg->limits.max_connections) {
 		session_reject(s, 503, NULL);
 		return;

@@ -26,6 +26,8 @@ const struct route *session_route(const struct session *s);
 /* The request path, without the query. */
 const char *session_path(const struct session *s);
 const char *session_peer(const struct session *s);
+/* The subprotocol chosen for the session (the route's spelling), or NULL. */
+const char *session_subprotocol(const struct session *s);
 
 /* Answer a HANDLER_PENDING handshake. */
 void session_accept(struct session *s);

@@ -1034,6 +1034,87 @@ async def echo_once(url, msg):
     return got
 
 
+
+class SubprotocolOriginTest(DaemonTestCase):
+    """Per-route subprotocol choice (RFC 6455 4.2.2) and Origin checks."""
+
+    @classmethod
+    def setUpClass(cls):
+        start_class_daemon(cls, lambda port: config_text(port, '''
+  { path = "/sp"; handler = "echo";
+    subprotocols = [ "chat", "superchat" ]; require_subprotocol = true; },
+  { path = "/opt"; handler = "echo"; subprotocols = [ "binary" ]; },
+  { path = "/origin"; handler = "echo";
+    origins = [ "https://example.com", "*.good.test", "http://x.test:8000" ];
+    allow_missing_origin = false; }
+'''))
+
+    @classmethod
+    def tearDownClass(cls):
+        stop_class_daemon(cls)
+
+    def status(self, path, extra=""):
+        req, _ = upgrade_request(self.d.port, path, extra=extra)
+        st, headers, body, closed = http_exchange(self.d.port, req)
+        return st, body, closed
+
+    def chosen(self, path, offer, origin=None):
+        async def go():
+            ws = await asyncio.wait_for(websockets.connect(
+                self.d.url(path), subprotocols=offer, origin=origin), 10)
+            try:
+                await asyncio.wait_for(ws.send("x"), 10)
+                echo = await asyncio.wait_for(ws.recv(), 10)
+                return ws.subprotocol, echo
+            finally:
+                await asyncio.wait_for(ws.close(), 10)
+        return arun(go())
+
+    def test_client_preference_wins(self):
+        # The client's order decides among the protocols the route speaks.
+        self.assertEqual(self.chosen("/sp", ["superchat", "chat"]),
+                         ("superchat", "x"))
+        self.assertEqual(self.chosen("/sp", ["nope", "chat", "superchat"]),
+                         ("chat", "x"))
+
+    def test_required_subprotocol_refused(self):
+        for extra in ("", "Sec-WebSocket-Protocol: nope, other\r\n"):
+            with self.subTest(extra=extra):
+                st, body, closed = self.status("/sp", extra)
+                self.assertEqual(st, 400)
+                self.assertIn(b"chat superchat", body)
+                self.assertTrue(closed)
+
+    def test_optional_subprotocol(self):
+        self.assertEqual(self.chosen("/opt", ["binary"]), ("binary", "x"))
+        self.assertEqual(self.chosen("/opt", ["other"]), (None, "x"))
+        self.assertEqual(self.chosen("/opt", None), (None, "x"))
+
+    def test_origins_allowed(self):
+        for origin in ("https://example.com", "HTTPS://EXAMPLE.COM",
+                       "http://a.good.test", "https://a.b.good.test",
+                       "http://x.test:8000"):
+            with self.subTest(origin=origin):
+                self.assertEqual(self.chosen("/origin", None, origin),
+                                 (None, "x"))
+
+    def test_origins_refused(self):
+        for origin in ("https://evil.com", "http://example.com",
+                       "https://example.com:8443", "https://good.test",
+                       "https://evilgood.test", "http://x.test",
+                       "null"):
+            with self.subTest(origin=origin):
+                st, body, closed = self.status(
+                    "/origin", "Origin: %s\r\n" % origin)
+                self.assertEqual(st, 403)
+                self.assertTrue(closed)
+
+    def test_missing_origin_refused(self):
+        st, body, closed = self.status("/origin")
+        self.assertEqual(st, 403)
+        self.assertIn(b"Origin", body)
+        self.assertTrue(closed)
+
 class ReloadTest(DaemonTestCase):
     def sighup(self, d):
         """SIGHUP, then the log line that tells how the reload went."""
