@@ -106,19 +106,6 @@ static const struct opt route_table[] = {
 	{ NULL, 0, 0, 0, 0, NULL, NULL, 0, 0, NULL }
 };
 
-/* 1 if s is an HTTP token (RFC 9110), as a subprotocol must be. */
-static int
-is_token(const char *s)
-{
-	if (*s == '\0')
-		return 0;
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f ||
-		    strchr("\"(),/:;<=>?@[\\]{}", *s) != NULL)
-			return 0;
-	return 1;
-}
-
 struct ctx {
 	const char *file;
 	char *err;
@@ -544,7 +531,7 @@ parse_routes(struct ctx *x, struct config *c, const config_setting_t *l)
 		apply_group(x, g, "route setting", r->handler->opts, r->hconf,
 		    route_table, r, route_names);
 		for (j = 0; !x->failed && j < r->subprotocols.n; j++)
-			if (!is_token(r->subprotocols.v[j]))
+			if (!ws_token_valid(r->subprotocols.v[j]))
 				error(x, config_setting_get_member(g,
 				    "subprotocols"), "subprotocol \"%s\" is not "
 				    "a token (letters, digits, !#$%%&'*+-.^_`|~)",

@@ -60,8 +60,8 @@ field_ok(const char *s)
 	return 1;
 }
 
-static int
-token_ok(const char *s)
+int
+ws_token_valid(const char *s)
 {
 	if (*s == '\0')
 		return 0;
@@ -373,7 +373,7 @@ int
 ws_response_add_header(struct ws_response *r, const char *name,
     const char *value)
 {
-	if (r->nheaders == WS_RESPONSE_MAX_HEADERS || !token_ok(name) ||
+	if (r->nheaders == WS_RESPONSE_MAX_HEADERS || !ws_token_valid(name) ||
 	    !field_ok(value))
 		return WS_E_INVAL;
 	r->headers[r->nheaders].name = name;
@@ -410,7 +410,7 @@ ws_accept(struct ws_conn *c, const struct ws_response *r)
 	if (r->nheaders > WS_RESPONSE_MAX_HEADERS)
 		return WS_E_INVAL;
 	for (i = 0; i < r->nheaders; i++)
-		if (!token_ok(r->headers[i].name) ||
+		if (!ws_token_valid(r->headers[i].name) ||
 		    !field_ok(r->headers[i].value))
 			return WS_E_INVAL;
 	if (r->subprotocol != NULL &&
@@ -463,7 +463,7 @@ ws_connect(struct ws_conn *c, const struct ws_client_request *r)
 	    (r->extensions != NULL && !field_ok(r->extensions)))
 		return WS_E_INVAL;
 	for (i = 0; i < r->nsubprotocols; i++)
-		if (!token_ok(r->subprotocols[i]))
+		if (!ws_token_valid(r->subprotocols[i]))
 			return WS_E_INVAL;
 	for (i = 0; i < r->nheaders; i++)
 		if (!header_line_ok(r->headers[i]))

@@ -445,6 +445,10 @@ int ws_close_code_valid(unsigned code);
 
 /* ------------------------------------------------------------ utilities */
 
+/* 1 if s is an HTTP token (RFC 9110 section 5.6.2), as a subprotocol
+   name must be. */
+int ws_token_valid(const char *s);
+
 /* Sec-WebSocket-Accept for a key: 28 characters and a NUL into out. */
 void ws_accept_key(const char *key, size_t keylen, char out[29]);
 
