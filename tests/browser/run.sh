@@ -15,7 +15,6 @@
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd) || exit 1
-python=/usr/bin/python3
 chromium=${CHROMIUM:-/usr/bin/chromium}
 
 fail() {
@@ -23,24 +22,11 @@ fail() {
 	exit 1
 }
 
-WSRELAYD=${WSRELAYD:-$here/../../build/wsrelayd}
-case $WSRELAYD in
-/*) ;;
-*) WSRELAYD=$(pwd)/$WSRELAYD ;;
-esac
-export WSRELAYD
+cannot=1
+. "$here/../pyenv.sh"
+need_binary WSRELAYD wsrelayd
 CHROMIUM=$chromium
 export CHROMIUM
-
-[ -x "$python" ] || fail "$python is missing (apt-get install python3)"
-[ -x "$WSRELAYD" ] || fail "no wsrelayd binary at $WSRELAYD (set WSRELAYD)"
-# Debian's interpreter with Debian's modules only: no pyenv, no user site.
-unset PYTHONPATH PYTHONHOME PYTHONSTARTUP
-PYTHONDONTWRITEBYTECODE=1
-PYTHONNOUSERSITE=1
-export PYTHONDONTWRITEBYTECODE PYTHONNOUSERSITE
-"$python" -c 'import websockets' 2>/dev/null ||
-	fail "$python cannot import websockets (apt-get install python3-websockets)"
 [ -x "$chromium" ] || fail "no Chromium at $chromium (apt-get install chromium)"
 command -v node >/dev/null 2>&1 || fail "node is missing (Node.js 20 with npm)"
 command -v npm >/dev/null 2>&1 || fail "npm is missing (Node.js 20 with npm)"

@@ -3,41 +3,12 @@
 # run by "make check".
 #
 # Environment: WSRELAYD, the binary to test (default: ../../build/wsrelayd
-# from this script); srcdir is accepted but not needed (the tests are found
-# next to this script).  Needs Debian's /usr/bin/python3 and its
-# python3-websockets; a missing one is an error, never a skip.
-# Exit status: unittest's (0 passed, 1 failed), or 99 (cannot run).
+# from this script).  Needs Debian's /usr/bin/python3 and its
+# python3-websockets (see ../pyenv.sh); a missing one is an error, never a
+# skip.  Exit status: unittest's (0 passed, 1 failed), or 99 (cannot run).
 set -u
-
 here=$(cd "$(dirname "$0")" && pwd) || exit 99
-python=/usr/bin/python3
-
-WSRELAYD=${WSRELAYD:-$here/../../build/wsrelayd}
-case $WSRELAYD in
-/*) ;;
-*) WSRELAYD=$(pwd)/$WSRELAYD ;;
-esac
-export WSRELAYD
-
-if [ ! -x "$python" ]; then
-	echo "run.sh: $python is missing (apt-get install python3)" >&2
-	exit 99
-fi
-if [ ! -x "$WSRELAYD" ]; then
-	echo "run.sh: no wsrelayd binary at $WSRELAYD (set WSRELAYD)" >&2
-	exit 99
-fi
-# Debian's interpreter with Debian's modules only: no pyenv, no user site.
-unset PYTHONPATH PYTHONHOME PYTHONSTARTUP
-PYTHONDONTWRITEBYTECODE=1
-PYTHONNOUSERSITE=1
-export PYTHONDONTWRITEBYTECODE PYTHONNOUSERSITE
-if ! "$python" -c 'import websockets' 2>/dev/null; then
-	echo "run.sh: $python cannot import websockets: install the Debian" \
-	    "package python3-websockets" >&2
-	exit 99
-fi
-
+. "$here/../pyenv.sh"
+need_binary WSRELAYD wsrelayd
 cd "$here" || exit 99
 "$python" -B -m unittest -v test_daemon
-exit $?
