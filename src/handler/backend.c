@@ -8,18 +8,29 @@
  *           UTF-8 sequences only
  *   line    a message is a line to the backend; each line from it (LF or
  *           CRLF) is a text message; max_line bounds a line
+ *   base64  websockify's: text messages carry base64 of the bytes, both
+ *           ways
+ *   subprotocol  the mode named by the subprotocol chosen for the
+ *           connection ("binary", "base64", "text" or "line"; binary when
+ *           none was chosen)
  * Watermarks hold back whichever side writes faster than the other reads.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "handler/handler.h"
 #include "net/session.h"
 #include "net/upstream.h"
 #include "utf8.h"
 
-enum { MODE_BINARY, MODE_TEXT, MODE_LINE };
+enum { MODE_BINARY, MODE_TEXT, MODE_LINE, MODE_BASE64, MODE_SUBPROTOCOL };
+
+/* Backend bytes per base64 message: a multiple of 3, so each decodes
+   alone. */
+#define B64_CHUNK (48 * 1024)
 
 struct backend_conf {
 	char *backend;
@@ -30,7 +41,7 @@ struct backend_conf {
 };
 
 static const char *const mode_choices[] = { "binary", "text", "line",
-    NULL };
+    "base64", "subprotocol", NULL };
 
 #define BK(f) offsetof(struct backend_conf, f)
 static const struct opt backend_opts[] = {
@@ -51,7 +62,9 @@ struct relay {
 	struct upstream *u;
 	const struct backend_conf *c;
 	const struct route_limits *l;
+	int mode;		/* in force: never MODE_SUBPROTOCOL */
 	int eof;		/* the backend closed its side */
+	char *b64;		/* base64: encoding buffer */
 };
 
 static int
@@ -100,7 +113,19 @@ relay_out(struct relay *r)
 			upstream_pause(r->u);
 			return;
 		}
-		switch (r->c->mode) {
+		switch (r->mode) {
+		case MODE_BASE64:
+			p = upstream_peek(r->u, B64_CHUNK, &n);
+			if (p == NULL)
+				return;
+			k = r->eof ? n : n - n % 3;
+			if (k == 0)
+				return;		/* wait for a whole group */
+			k = (size_t)EVP_EncodeBlock((unsigned char *)r->b64, p,
+			    (int)k);
+			(void)session_send(r->s, 0, r->b64, k, 1);
+			upstream_drain(r->u, r->eof ? n : n - n % 3);
+			break;
 		case MODE_BINARY:
 			p = upstream_peek(r->u, 65536, &n);
 			if (p == NULL)
@@ -222,6 +247,21 @@ backend_start(struct session *s)
 	r->s = s;
 	r->c = rt->hconf;
 	r->l = &rt->limits;
+	r->mode = r->c->mode;
+	if (r->mode == MODE_SUBPROTOCOL) {
+		const char *sp = session_subprotocol(s);
+		int i;
+
+		r->mode = MODE_BINARY;
+		for (i = 0; sp != NULL && i < MODE_SUBPROTOCOL; i++)
+			if (strcmp(sp, mode_choices[i]) == 0)
+				r->mode = i;
+	}
+	if (r->mode == MODE_BASE64 &&
+	    (r->b64 = malloc(B64_CHUNK / 3 * 4 + 1)) == NULL) {
+		free(r);
+		return 503;
+	}
 	r->u = upstream_connect(s, &r->c->addr, (int)r->c->connect_timeout,
 	    (size_t)r->l->output_low, &relay_cbs, r, err, sizeof(err));
 	if (r->u == NULL) {
@@ -238,8 +278,37 @@ backend_message(struct session *s, int binary, const uint8_t *data,
 {
 	struct relay *r = session_data(s);
 
-	(void)binary;
-	if (r->c->mode == MODE_LINE) {
+	if (r->mode == MODE_BASE64) {
+		int k;
+		size_t pad = 0;
+		uint8_t *bytes;
+
+		/* Text holding base64 of what goes to the backend. */
+		if (binary || len % 4 != 0) {
+			session_close(s, binary ? 1003 : 1007, binary ?
+			    "base64 mode takes text messages" :
+			    "not base64: the length is not a multiple of 4");
+			return;
+		}
+		if (len > 0 && data[len - 1] == '=')
+			pad = len > 1 && data[len - 2] == '=' ? 2 : 1;
+		if ((bytes = malloc(len / 4 * 3 + 1)) == NULL) {
+			session_close(s, 1011, "out of memory");
+			return;
+		}
+		k = EVP_DecodeBlock(bytes, data, (int)len);
+		if (k < 0) {
+			free(bytes);
+			session_close(s, 1007, "not base64");
+			return;
+		}
+		if (upstream_write(r->u, bytes, (size_t)k - pad) != 0) {
+			free(bytes);
+			session_close(s, 1011, "out of memory");
+			return;
+		}
+		free(bytes);
+	} else if (r->mode == MODE_LINE) {
 		if (memchr(data, '\n', len) != NULL) {
 			session_close(s, 1003, "a line-mode message holds "
 			    "a newline");
@@ -277,6 +346,7 @@ backend_end(struct session *s)
 	if (r == NULL)
 		return;
 	upstream_close(r->u);
+	free(r->b64);
 	free(r);
 	session_set_data(s, NULL);
 }

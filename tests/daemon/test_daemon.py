@@ -6,6 +6,7 @@ test class (or test) starts its own daemon on a free loopback port; every
 wait is bounded and no assertion is about time.
 """
 import asyncio
+import base64
 import os
 import re
 import signal
@@ -746,6 +747,83 @@ class BackendTest(DaemonTestCase):
 
 
 # ------------------------------------------------------------- handshakes
+
+
+class BackendModeBySubprotocolTest(DaemonTestCase):
+    """mode = "subprotocol": websockify's binary and base64, chosen by the
+    client's subprotocol."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.b = Backends()
+        routes = '''
+  { path = "/vnc"; handler = "backend"; backend = "127.0.0.1:%(echo)d";
+    mode = "subprotocol"; subprotocols = [ "binary", "base64" ];
+    require_subprotocol = true; },
+  { path = "/b64"; handler = "backend"; backend = "127.0.0.1:%(echo)d";
+    mode = "base64"; }
+''' % cls.b.ports
+        try:
+            start_class_daemon(cls, lambda port: config_text(port, routes))
+        except BaseException:
+            cls.b.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            stop_class_daemon(cls)
+        finally:
+            cls.b.stop()
+
+    def roundtrip(self, path, offer, chunks, encode):
+        async def go():
+            ws = await asyncio.wait_for(websockets.connect(
+                self.d.url(path), subprotocols=offer), 10)
+            try:
+                for c in chunks:
+                    await asyncio.wait_for(
+                        ws.send(base64.b64encode(c).decode() if encode
+                                else c), 10)
+                want = sum(len(c) for c in chunks)
+                got, types = b"", set()
+                while len(got) < want:
+                    m = await asyncio.wait_for(ws.recv(), 10)
+                    types.add(type(m))
+                    got += base64.b64decode(m) if isinstance(m, str) else m
+                return ws.subprotocol, got, types
+            finally:
+                await asyncio.wait_for(ws.close(), 10)
+        return arun(go())
+
+    def test_base64_by_subprotocol(self):
+        chunks = [os.urandom(n) for n in (1, 2, 3, 1000, 70001)]
+        sp, got, types = self.roundtrip("/vnc", ["base64"], chunks, True)
+        self.assertEqual(sp, "base64")
+        self.assertEqual(got, b"".join(chunks))
+        self.assertEqual(types, {str})
+
+    def test_binary_by_subprotocol(self):
+        chunks = [os.urandom(n) for n in (1, 5000)]
+        sp, got, types = self.roundtrip("/vnc", ["binary", "base64"],
+                                        chunks, False)
+        self.assertEqual(sp, "binary")
+        self.assertEqual(got, b"".join(chunks))
+        self.assertEqual(types, {bytes})
+
+    def test_base64_mode_refuses_bad_input(self):
+        async def go(msg):
+            ws = await asyncio.wait_for(websockets.connect(
+                self.d.url("/b64")), 10)
+            await asyncio.wait_for(ws.send(msg), 10)
+            try:
+                await asyncio.wait_for(ws.recv(), 10)
+            except websockets.ConnectionClosed as e:
+                return e.rcvd.code if e.rcvd else None
+            return None
+        self.assertEqual(arun(go("abc")), 1007)       # not 4k long
+        self.assertEqual(arun(go("ab!?")), 1007)      # not base64
+        self.assertEqual(arun(go(b"\x00\x01")), 1003)  # binary
 
 class HandshakeTest(DaemonTestCase):
     @classmethod
