@@ -380,6 +380,26 @@ apply_group(struct ctx *x, const config_setting_t *g, const char *what,
 			    "route", config_setting_name(g) ? "'" : "", o->name);
 }
 
+/* The length of the non-empty list l, called name; -1 after an error
+   (why says what an empty one would mean). */
+static int
+group_list(struct ctx *x, const config_setting_t *l, const char *name,
+    const char *why)
+{
+	int n;
+
+	if (config_setting_type(l) != CONFIG_TYPE_LIST &&
+	    config_setting_type(l) != CONFIG_TYPE_ARRAY) {
+		error(x, l, "'%s' must be a list ( { ... }, ... )", name);
+		return -1;
+	}
+	if ((n = config_setting_length(l)) == 0) {
+		error(x, l, "'%s' is empty: %s", name, why);
+		return -1;
+	}
+	return n;
+}
+
 static void
 parse_listen(struct ctx *x, struct config *c, const config_setting_t *l)
 {
@@ -389,16 +409,8 @@ parse_listen(struct ctx *x, struct config *c, const config_setting_t *l)
 		error(x, NULL, "no 'listen' list: nothing to listen on");
 		return;
 	}
-	if (config_setting_type(l) != CONFIG_TYPE_LIST &&
-	    config_setting_type(l) != CONFIG_TYPE_ARRAY) {
-		error(x, l, "'listen' must be a list ( { ... }, ... )");
+	if ((n = group_list(x, l, "listen", "nothing to listen on")) < 0)
 		return;
-	}
-	n = config_setting_length(l);
-	if (n == 0) {
-		error(x, l, "'listen' is empty: nothing to listen on");
-		return;
-	}
 	c->listeners = calloc((size_t)n, sizeof(*c->listeners));
 	for (i = 0; i < n && !x->failed; i++) {
 		const config_setting_t *g = config_setting_get_elem(l,
@@ -462,15 +474,8 @@ parse_routes(struct ctx *x, struct config *c, const config_setting_t *l)
 		error(x, NULL, "no 'routes' list: no path would be served");
 		return;
 	}
-	if (config_setting_type(l) != CONFIG_TYPE_LIST) {
-		error(x, l, "'routes' must be a list ( { ... }, ... )");
+	if ((n = group_list(x, l, "routes", "no path would be served")) < 0)
 		return;
-	}
-	n = config_setting_length(l);
-	if (n == 0) {
-		error(x, l, "'routes' is empty: no path would be served");
-		return;
-	}
 	c->routes = calloc((size_t)n + 1, sizeof(*c->routes));
 	for (i = 0; i < n && !x->failed; i++) {
 		const config_setting_t *g = config_setting_get_elem(l,

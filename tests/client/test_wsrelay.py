@@ -30,6 +30,7 @@ import signal
 import socket
 import struct
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -37,6 +38,11 @@ import unittest
 
 import websockets
 import websockets.legacy.server
+
+# The daemon suite's helpers, shared.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "daemon"))
+from daemonutil import free_port  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WSRELAY = os.path.abspath(os.environ.get("WSRELAY") or
@@ -51,16 +57,6 @@ GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 OP_CONT, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
 OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xa
-
-
-def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on (a moment ago)."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
 
 
 def ws_frame(opcode, payload=b"", fin=True, mask=False, rsv=0):
