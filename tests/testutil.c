@@ -336,3 +336,64 @@ tu_failalloc_init(struct tu_failalloc *f, long fail_at)
 	f->a.free = fa_free;
 	f->a.ud = f;
 }
+
+/*
+ * Parse p[0..n), which must hold whole frames only, checking the minimal
+ * length encoding (RFC 6455 5.2).  Returns the number of frames.
+ */
+size_t
+tu_parse_frames(const uint8_t *p, size_t n, struct tu_frame *f, size_t max)
+{
+	size_t off = 0, nf = 0, i;
+
+	while (off < n) {
+		uint8_t key[4] = { 0, 0, 0, 0 };
+		uint64_t len;
+
+		ck_assert_uint_lt(nf, max);
+		ck_assert_uint_ge(n - off, 2);
+		f[nf].fin = p[off] >> 7;
+		f[nf].rsv = (p[off] >> 4) & 7;
+		f[nf].op = p[off] & 0xf;
+		f[nf].masked = p[off + 1] >> 7;
+		len = p[off + 1] & 0x7f;
+		off += 2;
+		if (len == 126) {
+			ck_assert_uint_ge(n - off, 2);
+			len = (uint64_t)p[off] << 8 | p[off + 1];
+			ck_assert_uint_ge(len, 126);
+			off += 2;
+		} else if (len == 127) {
+			ck_assert_uint_ge(n - off, 8);
+			len = 0;
+			for (i = 0; i < 8; i++)
+				len = len << 8 | p[off + i];
+			ck_assert_uint_ge(len, 65536);
+			off += 8;
+		}
+		if (f[nf].masked) {
+			ck_assert_uint_ge(n - off, 4);
+			memcpy(key, p + off, 4);
+			off += 4;
+		}
+		ck_assert_uint_le(len, n - off);
+		f[nf].len = (size_t)len;
+		f[nf].data = malloc(f[nf].len + 1);
+		ck_assert_ptr_nonnull(f[nf].data);
+		for (i = 0; i < f[nf].len; i++)
+			f[nf].data[i] = p[off + i] ^ key[i % 4];
+		f[nf].data[f[nf].len] = '\0';
+		off += f[nf].len;
+		nf++;
+	}
+	return nf;
+}
+
+void
+tu_free_frames(struct tu_frame *f, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(f[i].data);
+}

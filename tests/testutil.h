@@ -78,6 +78,24 @@ size_t tu_client_frame(uint8_t *out, uint8_t first, const void *payload,
 size_t tu_server_frame(uint8_t *out, uint8_t first, const void *payload,
     size_t len);
 
+/* A frame parsed back from a connection's output. */
+struct tu_frame {
+	int fin;
+	int rsv;
+	int op;
+	int masked;
+	size_t len;
+	uint8_t *data;		/* unmasked copy, NUL-terminated */
+};
+/*
+ * Parse p[0..n), which must hold whole frames only, checking the minimal
+ * length encoding (RFC 6455 5.2); unmasked copies of the payloads go in
+ * f[].  Returns the number of frames.
+ */
+size_t tu_parse_frames(const uint8_t *p, size_t n, struct tu_frame *f,
+    size_t max);
+void tu_free_frames(struct tu_frame *f, size_t n);
+
 /* An allocator that fails the fail_at-th allocation (1-based; 0 never)
    and counts live blocks. */
 struct tu_failalloc {

@@ -72,9 +72,12 @@ buf_release(struct ws_conn *c, struct ws_buf *b)
 	memset(b, 0, sizeof(*b));
 }
 
-/* Make room for n more bytes after b->len. */
+/*
+ * Make room for n more bytes after b->len; the capacity doubles, but not
+ * past limit if that is enough (0: no limit).
+ */
 static int
-buf_reserve(struct ws_conn *c, struct ws_buf *b, size_t n)
+buf_reserve_max(struct ws_conn *c, struct ws_buf *b, size_t n, uint64_t limit)
 {
 	size_t cap;
 	uint8_t *p;
@@ -95,6 +98,8 @@ buf_reserve(struct ws_conn *c, struct ws_buf *b, size_t n)
 	cap = b->cap < 256 ? 256 : b->cap;
 	while (cap - b->len < n)
 		cap *= 2;
+	if (limit > 0 && cap > limit && limit >= b->len + n)
+		cap = (size_t)limit;
 	p = c->alloc->realloc(b->p, cap, c->alloc->ud);
 	if (p == NULL)
 		return -1;
@@ -103,10 +108,22 @@ buf_reserve(struct ws_conn *c, struct ws_buf *b, size_t n)
 	return 0;
 }
 
+static int
+buf_reserve(struct ws_conn *c, struct ws_buf *b, size_t n)
+{
+	return buf_reserve_max(c, b, n, 0);
+}
+
 int
 ws__out_reserve(struct ws_conn *c, size_t n)
 {
 	return buf_reserve(c, &c->out, n);
+}
+
+int
+ws__msg_reserve(struct ws_conn *c, size_t n)
+{
+	return buf_reserve_max(c, &c->msg, n, c->limits->max_message_size);
 }
 
 int
@@ -160,6 +177,7 @@ ws_conn_free(struct ws_conn *c)
 	if (c == NULL)
 		return;
 	ws__hs_free(c);
+	ws__pmd_free(c);
 	buf_release(c, &c->msg);
 	buf_release(c, &c->out);
 	ws__free(c, c->subprotocol);
@@ -194,6 +212,8 @@ ws_conn_shrink(struct ws_conn *c)
 		buf_release(c, &c->out);
 	if (c->msg_op == 0 && !(c->flags & WS_F_IN_FRAME))
 		buf_release(c, &c->msg);
+	ws__pmd_shrink(c, c->msg_op == 0 && !(c->flags & WS_F_IN_FRAME),
+	    !(c->flags & WS_F_SEND_FRAG));
 }
 
 size_t
@@ -318,6 +338,7 @@ ws_strstatus(int s)
 	case WS_E_PROTOCOL: return "protocol error";
 	case WS_E_UTF8: return "invalid UTF-8";
 	case WS_E_TOO_BIG: return "message too big";
+	case WS_E_INFLATE: return "compressed data does not inflate";
 	case WS_E_CLOSED: return "connection closed";
 	default: return s >= 0 ? "ok" : "unknown status";
 	}
@@ -346,6 +367,32 @@ queue_frame(struct ws_conn *c, unsigned op, int fin, const void *data,
 	if (client)
 		ws_mask(p + h, len, key, 0);
 	c->out.len += h + len;
+	return WS_OK;
+}
+
+/* A data frame of a compressed message: compress, then frame. */
+static int
+queue_deflated(struct ws_conn *c, unsigned op, int fin, const void *data,
+    size_t len)
+{
+	uint8_t hdr[WS_FRAME_HEADER_MAX], key[4];
+	int client = c->role == WS_ROLE_CLIENT, r;
+	size_t h, clen, at;
+	uint8_t *p;
+
+	if (client && ws__random(c, key, 4) != 0)
+		return WS_E_NOMEM;
+	if ((r = ws__pmd_deflate(c, data, len, fin, &clen)) != WS_OK)
+		return r;
+	at = c->out.len;
+	h = ws_frame_header(hdr, op, fin, op != WS_OP_CONT ? WS_RSV1 : 0,
+	    clen, client ? key : NULL);
+	p = c->out.p + at;
+	memmove(p + h, p + WS_FRAME_HEADER_MAX, clen);
+	memcpy(p, hdr, h);
+	if (client)
+		ws_mask(p + h, clen, key, 0);
+	c->out.len = at + h + clen;
 	return WS_OK;
 }
 
@@ -417,14 +464,18 @@ check_data(struct ws_conn *c, enum ws_opcode op, int fin, const void *data,
 }
 
 static void
-commit_data(struct ws_conn *c, enum ws_opcode op, int fin, uint32_t utf8)
+commit_data(struct ws_conn *c, enum ws_opcode op, int fin, uint32_t utf8,
+    int deflated)
 {
 	if (fin)
-		c->flags &= ~(WS_F_SEND_FRAG | WS_F_SEND_TEXT);
-	else {
+		c->flags &= ~(WS_F_SEND_FRAG | WS_F_SEND_TEXT |
+		    WS_F_SEND_DEFLATE);
+	else if (op != WS_OP_CONT) {
 		c->flags |= WS_F_SEND_FRAG;
 		if (op == WS_OP_TEXT)
 			c->flags |= WS_F_SEND_TEXT;
+		if (deflated)
+			c->flags |= WS_F_SEND_DEFLATE;
 	}
 	c->utf8_out = utf8;
 }
@@ -434,13 +485,17 @@ ws_send_frame(struct ws_conn *c, enum ws_opcode op, int fin,
     const void *data, size_t len)
 {
 	uint32_t utf8;
-	int r;
+	int r, z;
 
 	if ((r = check_data(c, op, fin, data, len, 0, &utf8)) != WS_OK)
 		return r;
-	if ((r = queue_frame(c, op, fin, data, len)) != WS_OK)
+	z = op == WS_OP_CONT ? (c->flags & WS_F_SEND_DEFLATE) != 0 :
+	    ws_conn_deflate(c, len);
+	r = z ? queue_deflated(c, op, fin, data, len) :
+	    queue_frame(c, op, fin, data, len);
+	if (r != WS_OK)
 		return ws__fail(c, r, 0, "out of memory");
-	commit_data(c, op, fin, utf8);
+	commit_data(c, op, fin, utf8, z);
 	return WS_OK;
 }
 
@@ -473,12 +528,13 @@ ws_send_header(struct ws_conn *c, enum ws_opcode op, int fin,
 	uint32_t utf8;
 	int r;
 
-	if (c->role != WS_ROLE_SERVER)
+	if (c->role != WS_ROLE_SERVER ||
+	    (op == WS_OP_CONT && (c->flags & WS_F_SEND_DEFLATE)))
 		return WS_E_STATE;
 	r = check_data(c, op, fin, data, len, trusted_utf8, &utf8);
 	if (r != WS_OK)
 		return r;
-	commit_data(c, op, fin, utf8);
+	commit_data(c, op, fin, utf8, 0);
 	return (int)ws_frame_header(hdr, op, fin, 0, len, NULL);
 }
 
@@ -577,6 +633,45 @@ recv_control(struct ws_conn *c, unsigned op, uint8_t *p, size_t n,
 	return WS_OK;
 }
 
+/* Deliver the message that was reassembled in c->msg. */
+static ssize_t
+deliver_msg(struct ws_conn *c, ssize_t used, struct ws_event *ev)
+{
+	if (c->msg_op == WS_OP_TEXT && c->utf8_in != WS_UTF8_ACCEPT)
+		return ws__fail(c, WS_E_UTF8, WS_CLOSE_INVALID_DATA,
+		    "text message ends inside a UTF-8 sequence");
+	ev->type = c->msg_op == WS_OP_TEXT ? WS_EV_TEXT : WS_EV_BINARY;
+	ev->data = c->msg.p;
+	ev->len = c->msg.len;
+	c->msg_op = 0;
+	c->flags &= ~WS_F_INFLATE;
+	return used;
+}
+
+/* take payload bytes of a compressed message, unmasked here, inflated
+   into c->msg. */
+static ssize_t
+recv_deflated(struct ws_conn *c, uint8_t *p, size_t take, size_t used,
+    struct ws_event *ev)
+{
+	int r, end;
+
+	if (c->role == WS_ROLE_SERVER)
+		ws_mask(p, take, c->mask, (size_t)c->fpos);
+	c->remain -= take;
+	c->fpos += take;
+	c->msg_size += take;
+	end = c->remain == 0 && c->fin;
+	if ((r = ws__pmd_inflate(c, p, take, end)) != WS_OK)
+		return r;
+	if (c->remain > 0)
+		return (ssize_t)(used + take);
+	c->flags &= ~WS_F_IN_FRAME;
+	if (!end)
+		return (ssize_t)(used + take);
+	return deliver_msg(c, (ssize_t)(used + take), ev);
+}
+
 /*
  * Take payload bytes of the current data frame from p[0..n); used bytes
  * before p (the frame header) count in the return value.
@@ -594,11 +689,15 @@ recv_payload(struct ws_conn *c, uint8_t *p, size_t n, size_t used,
 		c->remain -= take;
 		if (c->remain == 0) {
 			c->flags &= ~(WS_F_IN_FRAME | WS_F_DISCARD);
-			if (c->fin)
+			if (c->fin) {
 				c->msg_op = 0;
+				c->flags &= ~WS_F_INFLATE;
+			}
 		}
 		return (ssize_t)(used + take);
 	}
+	if (c->flags & WS_F_INFLATE)
+		return recv_deflated(c, p, take, used, ev);
 	/* The whole message is here, in one frame: deliver it in place. */
 	whole = c->fin && c->fpos == 0 && take == c->remain && c->msg.len == 0;
 	if (c->msg_op == WS_OP_TEXT) {
@@ -616,7 +715,7 @@ recv_payload(struct ws_conn *c, uint8_t *p, size_t n, size_t used,
 	c->fpos += take;
 	c->msg_size += take;
 	if (!whole && take > 0) {
-		if (buf_reserve(c, &c->msg, take) != 0)
+		if (ws__msg_reserve(c, take) != 0)
 			return ws__fail(c, WS_E_NOMEM, WS_CLOSE_INTERNAL,
 			    "out of memory");
 		memcpy(c->msg.p + c->msg.len, p, take);
@@ -627,12 +726,14 @@ recv_payload(struct ws_conn *c, uint8_t *p, size_t n, size_t used,
 	c->flags &= ~WS_F_IN_FRAME;
 	if (!c->fin)
 		return (ssize_t)(used + take);
+	if (!whole)
+		return deliver_msg(c, (ssize_t)(used + take), ev);
 	if (c->msg_op == WS_OP_TEXT && c->utf8_in != WS_UTF8_ACCEPT)
 		return ws__fail(c, WS_E_UTF8, WS_CLOSE_INVALID_DATA,
 		    "text message ends inside a UTF-8 sequence");
 	ev->type = c->msg_op == WS_OP_TEXT ? WS_EV_TEXT : WS_EV_BINARY;
-	ev->data = whole ? p : c->msg.p;
-	ev->len = whole ? take : c->msg.len;
+	ev->data = p;
+	ev->len = take;
 	c->msg_op = 0;
 	return (ssize_t)(used + take);
 }
@@ -717,8 +818,11 @@ recv_frame(struct ws_conn *c, uint8_t *buf, size_t len, struct ws_event *ev)
 	if (h < 0)
 		return ws__fail(c, WS_E_PROTOCOL, WS_CLOSE_PROTOCOL,
 		    "frame length with the high bit set");
-	if (f.rsv != 0)
+	if (f.rsv != 0 && (f.rsv != WS_RSV1 || c->pmd == NULL ||
+	    !c->pmd->on || f.opcode == WS_OP_CONT || f.opcode >= 8))
 		return ws__fail(c, WS_E_PROTOCOL, WS_CLOSE_PROTOCOL,
+		    f.rsv == WS_RSV1 && c->pmd != NULL && c->pmd->on ?
+		    "RSV1 set on a control or continuation frame" :
 		    "reserved bits set");
 	if (!ws_opcode_valid(f.opcode))
 		return ws__fail(c, WS_E_PROTOCOL, WS_CLOSE_PROTOCOL,
@@ -752,7 +856,7 @@ recv_frame(struct ws_conn *c, uint8_t *buf, size_t len, struct ws_event *ev)
 	if (f.len > c->limits->max_frame_size)
 		return ws__fail(c, WS_E_TOO_BIG, WS_CLOSE_TOO_BIG,
 		    "frame too big");
-	if (c->inplace_max > 0 && f.opcode != WS_OP_CONT && f.fin &&
+	if (c->inplace_max > 0 && f.opcode != WS_OP_CONT && f.fin && !f.rsv &&
 	    !(c->flags & WS_F_CLOSE_RCVD) && (!(c->flags & WS_F_CLOSE_SENT) ||
 	    (c->flags & WS_F_KEEP_DATA)) &&
 	    h + f.len <= c->inplace_max && len - (size_t)h < f.len &&
@@ -766,6 +870,8 @@ recv_frame(struct ws_conn *c, uint8_t *buf, size_t len, struct ws_event *ev)
 		c->msg.len = c->msg.off = 0;
 		if (c->msg.cap > WS_KEEP_BUF)
 			buf_release(c, &c->msg);
+		if (f.rsv)
+			c->flags |= WS_F_INFLATE;
 	}
 	if ((c->flags & WS_F_CLOSE_RCVD) || ((c->flags & WS_F_CLOSE_SENT) &&
 	    !(c->flags & WS_F_KEEP_DATA)))

@@ -6,6 +6,8 @@
 
 #include "ws.h"
 
+#define WS_RSV1 0x4		/* permessage-deflate: a compressed message */
+
 struct ws_frame {
 	uint8_t fin;		/* 0 or 1 */
 	uint8_t rsv;		/* RSV1..3 as bits 0x4, 0x2, 0x1 */

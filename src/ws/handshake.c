@@ -396,8 +396,9 @@ dup_str(struct ws_conn *c, const char *s)
 int
 ws_accept(struct ws_conn *c, const struct ws_response *r)
 {
-	char *proto = NULL;
+	char *proto = NULL, pmd[160];
 	size_t i, mark;
+	int z;
 
 	if (c->role != WS_ROLE_SERVER || c->state != WS_CONNECTING ||
 	    c->hs == NULL || !c->hs->have_request)
@@ -416,6 +417,8 @@ ws_accept(struct ws_conn *c, const struct ws_response *r)
 	if (r->subprotocol != NULL &&
 	    (proto = dup_str(c, r->subprotocol)) == NULL)
 		return ws__fail(c, WS_E_NOMEM, 0, "out of memory");
+	z = ws__pmd_answer(c, c->hs->req.headers, c->hs->req.nheaders, pmd,
+	    sizeof(pmd));
 	mark = c->out.len;
 	if (out_str(c, "HTTP/1.1 101 Switching Protocols\r\n") != 0 ||
 	    out_header(c, "Upgrade", "websocket") != 0 ||
@@ -423,6 +426,7 @@ ws_accept(struct ws_conn *c, const struct ws_response *r)
 	    out_header(c, "Sec-WebSocket-Accept", c->hs->accept) != 0 ||
 	    (proto != NULL &&
 	    out_header(c, "Sec-WebSocket-Protocol", proto) != 0) ||
+	    (z > 0 && out_header(c, "Sec-WebSocket-Extensions", pmd) != 0) ||
 	    (r->extensions != NULL &&
 	    out_header(c, "Sec-WebSocket-Extensions", r->extensions) != 0))
 		goto nomem;
@@ -449,7 +453,7 @@ int
 ws_connect(struct ws_conn *c, const struct ws_client_request *r)
 {
 	uint8_t raw[16];
-	char key[25], line[32];
+	char key[25], line[32], pmd[160];
 	const char *target = r->target != NULL ? r->target : "/";
 	size_t i, mark;
 
@@ -510,6 +514,9 @@ ws_connect(struct ws_conn *c, const struct ws_client_request *r)
 	}
 	if (r->nsubprotocols > 0 && out_str(c, "\r\n") != 0)
 		goto nomem;
+	if (c->pmd != NULL && (ws__pmd_offer(c, pmd, sizeof(pmd)) != 0 ||
+	    out_header(c, "Sec-WebSocket-Extensions", pmd) != 0))
+		goto nomem;
 	if (r->extensions != NULL &&
 	    out_header(c, "Sec-WebSocket-Extensions", r->extensions) != 0)
 		goto nomem;
@@ -533,6 +540,7 @@ ws__recv_response(struct ws_conn *c, uint8_t *buf, size_t len,
 	struct ws_http_head h;
 	const struct ws_str *v;
 	struct ws_str proto;
+	const char *why;
 	int n;
 
 	if (c->hs == NULL || !c->hs->sent)
@@ -562,10 +570,8 @@ ws__recv_response(struct ws_conn *c, uint8_t *buf, size_t len,
 	    v->len != 28 || memcmp(v->p, c->hs->accept, 28) != 0)
 		return ws__fail(c, WS_E_HANDSHAKE, 0,
 		    "wrong Sec-WebSocket-Accept");
-	if (ws_header_list(h.headers, h.nheaders, "Sec-WebSocket-Extensions",
-	    &proto, 1) > 0)
-		return ws__fail(c, WS_E_HANDSHAKE, 0,
-		    "the server chose an extension that was not offered");
+	if ((why = ws__pmd_check(c, h.headers, h.nheaders)) != NULL)
+		return ws__fail(c, WS_E_HANDSHAKE, 0, why);
 	switch (ws_header_list(h.headers, h.nheaders,
 	    "Sec-WebSocket-Protocol", &proto, 1)) {
 	case 0:

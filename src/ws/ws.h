@@ -110,6 +110,7 @@ enum ws_status {
 	WS_E_PROTOCOL = -40,	/* 1002 */
 	WS_E_UTF8 = -41,	/* 1007 */
 	WS_E_TOO_BIG = -42,	/* 1009 */
+	WS_E_INFLATE = -43,	/* 1007: compressed data that does not inflate */
 
 	WS_E_CLOSED = -50
 };
@@ -219,6 +220,63 @@ void ws_conn_set_keep_data(struct ws_conn *c, int on);
 
 /* Replace the random source (default: OpenSSL RAND_bytes).  For tests. */
 void ws_conn_set_random(struct ws_conn *c, ws_random_fn fn, void *ud);
+
+/*
+ * permessage-deflate (RFC 7692).  The names follow the RFC's parameters;
+ * what each setting means depends on the role:
+ *
+ *   server_max_window_bits  server: the most our compressor uses (the
+ *                           answer is the smaller of this and the offer);
+ *                           client: < 15 asks the server for at most this.
+ *   client_max_window_bits  server: the most we let the client use, when
+ *                           its offer allows us to say so (a client that
+ *                           does not offer the parameter may use 15);
+ *                           client: the most our compressor uses.
+ *   server_no_context_takeover  server: reset our compressor after each
+ *                           message; client: ask the server to.
+ *   client_no_context_takeover  server: ask the client to reset its
+ *                           compressor; client: reset ours.
+ *   mem_level, level        our compressor's zlib memLevel (1..9) and
+ *                           level (-1 for zlib's default, 0..9).
+ *   min_size                messages shorter than this are sent
+ *                           uncompressed.
+ *
+ * Window bits are 8..15.  Memory per connection, in zlib's terms: the
+ * compressor 2^(bits+2) + 2^(mem_level+9) bytes, the inflater 2^bits +
+ * about 7 KiB; each is made when first needed.
+ */
+struct ws_deflate {
+	uint8_t server_max_window_bits;
+	uint8_t client_max_window_bits;
+	uint8_t server_no_context_takeover;
+	uint8_t client_no_context_takeover;
+	uint8_t mem_level;
+	int8_t level;
+	size_t min_size;
+};
+
+/* 15 and 15 bits, context takeover both ways, memLevel 8, level -1,
+   min_size 0. */
+void ws_deflate_default(struct ws_deflate *d);
+
+/*
+ * Offer (client, before ws_connect()) or accept (server, before
+ * ws_accept()) permessage-deflate with these settings (copied); NULL
+ * turns it off.  A server answers the first acceptable offer of the
+ * request; offers it cannot accept (unknown or repeated parameters, bad
+ * values) are declined and the connection runs uncompressed.  A client
+ * fails the handshake on a malformed answer or one that refuses what it
+ * asked for.  WS_E_STATE once negotiated, WS_E_INVAL for a setting out of
+ * range, WS_E_NOMEM.
+ */
+int ws_conn_set_deflate(struct ws_conn *c, const struct ws_deflate *d);
+
+/* 1 if ws_send() would compress a message of len bytes. */
+int ws_conn_deflate(const struct ws_conn *c, size_t len);
+
+/* 1 and the agreed parameters (in the RFC's terms) if permessage-deflate
+   is in force; 0 if not. */
+int ws_conn_deflate_params(const struct ws_conn *c, struct ws_deflate *out);
 
 enum ws_role ws_conn_role(const struct ws_conn *c);
 enum ws_state ws_conn_state(const struct ws_conn *c);
@@ -393,7 +451,8 @@ const char *ws_error(const struct ws_conn *c);
 
 /*
  * Queue a whole message or control frame (client frames are masked with a
- * fresh key).  op: TEXT (data must be valid UTF-8, else WS_E_INVAL),
+ * fresh key; with permessage-deflate in force, messages of at least
+ * min_size bytes are compressed).  op: TEXT (data must be valid UTF-8, else WS_E_INVAL),
  * BINARY, PING, PONG (payload <= 125).  WS_E_STATE unless OPEN (or, for
  * PING/PONG, CLOSING after receiving the peer's close) and not inside a
  * fragmented send.  WS_E_NOMEM.
@@ -403,7 +462,8 @@ int ws_send(struct ws_conn *c, enum ws_opcode op, const void *data,
 
 /*
  * Queue one fragment of a message: op TEXT or BINARY for the first, CONT
- * for the rest, fin 1 on the last.  Text is validated across fragments
+ * for the rest, fin 1 on the last.  The first fragment's length decides
+ * whether the message is compressed (see ws_conn_deflate()).  Text is validated across fragments
  * (a fragment may end inside a UTF-8 sequence; the message may not).
  * Control frames may be sent between fragments.
  */
@@ -424,7 +484,9 @@ int ws_close(struct ws_conn *c, uint16_t code, const char *reason,
  * WS_FRAME_HEADER_MAX bytes) into hdr; the caller sends hdr and then the
  * payload itself, after flushing ws_output().  trusted_utf8 skips the
  * validation of text the caller knows to be valid (e.g. a text message
- * this module delivered).  Returns the header length, or a status.
+ * this module delivered).  The message goes uncompressed, which
+ * permessage-deflate allows; WS_E_STATE for a continuation of a
+ * compressed fragmented send.  Returns the header length, or a status.
  */
 #define WS_FRAME_HEADER_MAX 14
 int ws_send_header(struct ws_conn *c, enum ws_opcode op, int fin,

@@ -4,6 +4,8 @@
 #ifndef WS_INT_H
 #define WS_INT_H
 
+#include <zlib.h>
+
 #include "ws.h"
 #include "http.h"
 
@@ -34,7 +36,24 @@ enum {
 	WS_F_SEND_TEXT = 0x10,	/* ... and it is text */
 	WS_F_DISCARD = 0x20,	/* the current frame is skipped */
 	WS_F_PEEK = 0x40,	/* in-place: waiting for the rest of a frame */
-	WS_F_KEEP_DATA = 0x80	/* deliver data after our close */
+	WS_F_KEEP_DATA = 0x80,	/* deliver data after our close */
+	WS_F_INFLATE = 0x100,	/* the message being received is compressed */
+	WS_F_SEND_DEFLATE = 0x200 /* the fragmented send is compressed */
+};
+
+/* permessage-deflate: the configuration, then what was agreed. */
+struct ws_pmd {
+	struct ws_deflate conf;
+	uint8_t on;		/* negotiated */
+	uint8_t tx_bits;	/* window bits of our compressor */
+	uint8_t rx_bits;	/* ... and of the peer's */
+	uint8_t tx_reset;	/* no context takeover: ours */
+	uint8_t rx_reset;	/* ... the peer's */
+	uint8_t tx_live;	/* zlib stream made */
+	uint8_t rx_live;
+	uint8_t rx_end;		/* the peer's stream ended (BFINAL) */
+	z_stream tx;
+	z_stream rx;
 };
 
 struct ws_conn {
@@ -42,7 +61,7 @@ struct ws_conn {
 	const struct ws_limits *limits;
 	uint8_t role;
 	uint8_t state;
-	uint8_t flags;
+	uint16_t flags;
 	uint8_t msg_op;		/* message being received: TEXT, BINARY or 0 */
 	uint8_t fin;		/* of the current data frame */
 	uint8_t mask[4];	/* of the current data frame */
@@ -62,6 +81,7 @@ struct ws_conn {
 	struct ws_buf out;
 	struct ws_hs *hs;
 	char *subprotocol;
+	struct ws_pmd *pmd;	/* NULL: no permessage-deflate */
 	ws_random_fn random;	/* NULL: RAND_bytes through pool[] */
 	void *random_ud;
 	uint16_t pool_pos;	/* client: bytes of pool[] used */
@@ -75,9 +95,22 @@ void *ws__alloc(struct ws_conn *c, size_t n);
 void ws__free(struct ws_conn *c, void *p);
 int ws__out_reserve(struct ws_conn *c, size_t n);
 int ws__out_append(struct ws_conn *c, const void *p, size_t n);
+int ws__msg_reserve(struct ws_conn *c, size_t n);
 int ws__fail(struct ws_conn *c, int status, uint16_t code, const char *why);
 void ws__hs_free(struct ws_conn *c);
 int ws__random(struct ws_conn *c, uint8_t *buf, size_t len);
+
+/* deflate.c */
+void ws__pmd_free(struct ws_conn *c);
+int ws__pmd_answer(struct ws_conn *c, const struct ws_header *h, size_t nh,
+    char *buf, size_t cap);
+int ws__pmd_offer(const struct ws_conn *c, char *buf, size_t cap);
+const char *ws__pmd_check(struct ws_conn *c, const struct ws_header *h,
+    size_t nh);
+void ws__pmd_shrink(struct ws_conn *c, int rx_idle, int tx_idle);
+int ws__pmd_deflate(struct ws_conn *c, const uint8_t *data, size_t len,
+    int fin, size_t *clen);
+int ws__pmd_inflate(struct ws_conn *c, const uint8_t *p, size_t n, int end);
 
 /* handshake.c */
 ssize_t ws__recv_request(struct ws_conn *c, uint8_t *buf, size_t len,

@@ -51,13 +51,6 @@ struct totals {
 	int failed_runs;
 };
 
-struct pframe {
-	int fin;
-	int op;
-	int masked;
-	size_t len;
-	uint8_t *data;
-};
 
 static uint8_t msg[MSG_LEN];
 static uint8_t reply[REPLY_LEN];
@@ -89,59 +82,6 @@ init_data(void)
 		reply[i] = (uint8_t)(i * 37 + (i >> 10));
 }
 
-/* Parse p[0..n), whole frames only. */
-static size_t
-parse_frames(const uint8_t *p, size_t n, struct pframe *f, size_t max)
-{
-	size_t off = 0, nf = 0, i;
-
-	while (off < n) {
-		uint8_t key[4] = { 0, 0, 0, 0 };
-		uint64_t len;
-
-		ck_assert_uint_lt(nf, max);
-		ck_assert_uint_ge(n - off, 2);
-		f[nf].fin = p[off] >> 7;
-		f[nf].op = p[off] & 0xf;
-		f[nf].masked = p[off + 1] >> 7;
-		len = p[off + 1] & 0x7f;
-		off += 2;
-		if (len == 126) {
-			ck_assert_uint_ge(n - off, 2);
-			len = (uint64_t)p[off] << 8 | p[off + 1];
-			off += 2;
-		} else if (len == 127) {
-			ck_assert_uint_ge(n - off, 8);
-			len = 0;
-			for (i = 0; i < 8; i++)
-				len = len << 8 | p[off + i];
-			off += 8;
-		}
-		if (f[nf].masked) {
-			ck_assert_uint_ge(n - off, 4);
-			memcpy(key, p + off, 4);
-			off += 4;
-		}
-		ck_assert_uint_le(len, n - off);
-		f[nf].len = (size_t)len;
-		f[nf].data = malloc(f[nf].len + 1);
-		ck_assert_ptr_nonnull(f[nf].data);
-		for (i = 0; i < f[nf].len; i++)
-			f[nf].data[i] = p[off + i] ^ key[i % 4];
-		off += f[nf].len;
-		nf++;
-	}
-	return nf;
-}
-
-static void
-free_frames(struct pframe *f, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(f[i].data);
-}
 
 static void
 run_start(struct run *x, long fail_at, int strict)
@@ -368,7 +308,7 @@ run_server(long fail_at, int strict, const struct server_input *in,
 {
 	struct run x;
 	struct ws_response resp;
-	struct pframe f[8];
+	struct tu_frame f[8];
 	uint8_t *out;
 	size_t n, nf;
 	long calls;
@@ -430,7 +370,7 @@ run_server(long fail_at, int strict, const struct server_input *in,
 
 	out = tu_drain(x.c, &n);
 	if (!x.failed) {
-		nf = parse_frames(out, n, f, 8);
+		nf = tu_parse_frames(out, n, f, 8);
 		ck_assert_uint_eq(nf, 3);
 		ck_assert_int_eq(f[0].op, OP_PONG);
 		ck_assert_uint_eq(f[0].len, 5);
@@ -443,7 +383,7 @@ run_server(long fail_at, int strict, const struct server_input *in,
 		ck_assert_uint_ge(f[2].len, 2);
 		ck_assert_uint_eq((unsigned)f[2].data[0] << 8 | f[2].data[1],
 		    1000);
-		free_frames(f, nf);
+		tu_free_frames(f, nf);
 	}
 	free(out);
 	/* Everything is refused on a failed connection. */
@@ -549,7 +489,7 @@ run_client(long fail_at, int strict, const struct client_input *in,
 	struct ws_client_request req;
 	struct run x;
 	struct rng rng = { 12345 };
-	struct pframe f[8];
+	struct tu_frame f[8];
 	char key[64], accept[29], resp[512];
 	uint8_t *out;
 	size_t n, nf;
@@ -630,7 +570,7 @@ run_client(long fail_at, int strict, const struct client_input *in,
 	out = tu_drain(x.c, &n);
 	if (!x.failed) {
 		/* The request head was drained before: frames only. */
-		nf = parse_frames(out, n, f, 8);
+		nf = tu_parse_frames(out, n, f, 8);
 		ck_assert_uint_eq(nf, 3);
 		ck_assert_int_eq(f[0].op, OP_PONG);
 		ck_assert_int_eq(f[0].masked, 1);
@@ -643,7 +583,7 @@ run_client(long fail_at, int strict, const struct client_input *in,
 		ck_assert_int_eq(f[2].masked, 1);
 		ck_assert_uint_eq(f[2].len, 5);
 		ck_assert_mem_eq(f[2].data, "\x03\xe8" "bye", 5);
-		free_frames(f, nf);
+		tu_free_frames(f, nf);
 	}
 	free(out);
 	if (x.failed) {

@@ -23,15 +23,6 @@
 
 #define HUGE_LEN (1024 * 1024 - 16)
 
-/* A frame parsed back from a connection's output. */
-struct pframe {
-	int fin;
-	int rsv;
-	int op;
-	int masked;
-	size_t len;
-	uint8_t *data;		/* unmasked copy, NUL-terminated */
-};
 
 static const size_t big_chunks[] = { 0, 1, 7, 4096, 65537 };
 #define NBIG_CHUNKS (sizeof(big_chunks) / sizeof(big_chunks[0]))
@@ -65,76 +56,15 @@ out_len(struct ws_conn *c)
 	return n;
 }
 
-/*
- * Parse p[0..n), which must hold whole frames only, checking the minimal
- * length encoding (RFC 6455 5.2).  Returns the number of frames.
- */
-static size_t
-parse_frames(const uint8_t *p, size_t n, struct pframe *f, size_t max)
-{
-	size_t off = 0, nf = 0, i;
-
-	while (off < n) {
-		uint8_t key[4] = { 0, 0, 0, 0 };
-		uint64_t len;
-
-		ck_assert_uint_lt(nf, max);
-		ck_assert_uint_ge(n - off, 2);
-		f[nf].fin = p[off] >> 7;
-		f[nf].rsv = (p[off] >> 4) & 7;
-		f[nf].op = p[off] & 0xf;
-		f[nf].masked = p[off + 1] >> 7;
-		len = p[off + 1] & 0x7f;
-		off += 2;
-		if (len == 126) {
-			ck_assert_uint_ge(n - off, 2);
-			len = (uint64_t)p[off] << 8 | p[off + 1];
-			ck_assert_uint_ge(len, 126);
-			off += 2;
-		} else if (len == 127) {
-			ck_assert_uint_ge(n - off, 8);
-			len = 0;
-			for (i = 0; i < 8; i++)
-				len = len << 8 | p[off + i];
-			ck_assert_uint_ge(len, 65536);
-			off += 8;
-		}
-		if (f[nf].masked) {
-			ck_assert_uint_ge(n - off, 4);
-			memcpy(key, p + off, 4);
-			off += 4;
-		}
-		ck_assert_uint_le(len, n - off);
-		f[nf].len = (size_t)len;
-		f[nf].data = malloc(f[nf].len + 1);
-		ck_assert_ptr_nonnull(f[nf].data);
-		for (i = 0; i < f[nf].len; i++)
-			f[nf].data[i] = p[off + i] ^ key[i % 4];
-		f[nf].data[f[nf].len] = '\0';
-		off += f[nf].len;
-		nf++;
-	}
-	return nf;
-}
-
-static void
-free_frames(struct pframe *f, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(f[i].data);
-}
-
 /* Drain c's output and parse it; frames must be masked iff c is a client. */
 static size_t
-take_frames(struct ws_conn *c, struct pframe *f, size_t max)
+take_frames(struct ws_conn *c, struct tu_frame *f, size_t max)
 {
 	uint8_t *out;
 	size_t n, nf, i;
 
 	out = tu_drain(c, &n);
-	nf = parse_frames(out, n, f, max);
+	nf = tu_parse_frames(out, n, f, max);
 	free(out);
 	for (i = 0; i < nf; i++) {
 		ck_assert_int_eq(f[i].masked,
@@ -146,7 +76,7 @@ take_frames(struct ws_conn *c, struct pframe *f, size_t max)
 
 /* A well-formed close frame; returns its code (1005 when empty). */
 static unsigned
-close_frame_code(const struct pframe *f)
+close_frame_code(const struct tu_frame *f)
 {
 	unsigned code;
 
@@ -239,7 +169,7 @@ check_fail(const struct ws_limits *l, const uint8_t *in, size_t inlen,
 {
 	struct ws_conn *s = tu_server_open(l, NULL);
 	struct tu_rec r = { 0 };
-	struct pframe f[8];
+	struct tu_frame f[8];
 	struct ws_event ev;
 	size_t nf;
 
@@ -252,7 +182,7 @@ check_fail(const struct ws_limits *l, const uint8_t *in, size_t inlen,
 	nf = take_frames(s, f, 8);
 	ck_assert_uint_ge(nf, 1);
 	ck_assert_uint_eq(close_frame_code(&f[nf - 1]), code);
-	free_frames(f, nf);
+	tu_free_frames(f, nf);
 	ck_assert_int_eq(ws_conn_state(s), WS_CLOSED);
 	ck_assert_int_eq(ws_close_expected(s), 1);
 	/* A failed connection reads nothing more. */
@@ -451,7 +381,7 @@ START_TEST(test_frag_ping_between)
 	for (chunk = 0; chunk <= n; chunk++) {
 		struct ws_conn *s = tu_server_open(NULL, NULL);
 		struct tu_rec r = { 0 };
-		struct pframe f[4];
+		struct tu_frame f[4];
 
 		ck_assert_uint_eq(tu_feed(s, in, n, chunk, &r, 0), 0);
 		ck_assert_int_eq(r.status, 0);
@@ -469,7 +399,7 @@ START_TEST(test_frag_ping_between)
 		ck_assert_int_eq(f[0].masked, 0);
 		ck_assert_uint_eq(f[0].len, 2);
 		ck_assert_mem_eq(f[0].data, "p!", 2);
-		free_frames(f, nf);
+		tu_free_frames(f, nf);
 		tu_rec_reset(&r);
 		ws_conn_free(s);
 	}
@@ -554,7 +484,7 @@ START_TEST(test_frag_close_between)
 	for (chunk = 0; chunk <= n; chunk++) {
 		struct ws_conn *s = tu_server_open(NULL, NULL);
 		struct tu_rec r = { 0 };
-		struct pframe f[4];
+		struct tu_frame f[4];
 
 		ck_assert_uint_eq(tu_feed(s, in, n, chunk, &r, 0), 0);
 		ck_assert_int_eq(r.status, 0);
@@ -565,7 +495,7 @@ START_TEST(test_frag_close_between)
 		nf = take_frames(s, f, 4);
 		ck_assert_uint_eq(nf, 1);
 		ck_assert_uint_eq(close_frame_code(&f[0]), 1000);
-		free_frames(f, nf);
+		tu_free_frames(f, nf);
 		tu_rec_reset(&r);
 		ws_conn_free(s);
 	}
@@ -716,7 +646,7 @@ START_TEST(test_too_big_fragments)
 	for (chunk = 0; chunk < 10; chunk++) {
 		struct ws_conn *s = tu_server_open(&l, NULL);
 		struct tu_rec r = { 0 };
-		struct pframe f[4];
+		struct tu_frame f[4];
 		size_t nf;
 
 		/* 900 bytes so far: fine. */
@@ -732,7 +662,7 @@ START_TEST(test_too_big_fragments)
 		nf = take_frames(s, f, 4);
 		ck_assert_uint_eq(nf, 1);
 		ck_assert_uint_eq(close_frame_code(&f[0]), 1009);
-		free_frames(f, nf);
+		tu_free_frames(f, nf);
 		ck_assert_int_eq(ws_conn_state(s), WS_CLOSED);
 		tu_rec_reset(&r);
 		ws_conn_free(s);
@@ -829,7 +759,7 @@ START_TEST(test_ping_autopong)
 		for (chunk = 0; chunk <= n; chunk++) {
 			struct ws_conn *s = tu_server_open(NULL, NULL);
 			struct tu_rec r = { 0 };
-			struct pframe f[4];
+			struct tu_frame f[4];
 
 			ck_assert_uint_eq(tu_feed(s, in, n, chunk, &r, 0), 0);
 			ck_assert_int_eq(r.status, 0);
@@ -845,7 +775,7 @@ START_TEST(test_ping_autopong)
 			ck_assert_uint_eq(f[0].len, lens[i]);
 			ck_assert(lens[i] == 0 ||
 			    memcmp(f[0].data, payload, lens[i]) == 0);
-			free_frames(f, nf);
+			tu_free_frames(f, nf);
 			ck_assert_int_eq(ws_conn_state(s), WS_OPEN);
 			tu_rec_reset(&r);
 			ws_conn_free(s);
@@ -898,7 +828,7 @@ START_TEST(test_close_received)
 	for (chunk = 0; chunk <= n; chunk++) {
 		struct ws_conn *s = tu_server_open(NULL, NULL);
 		struct tu_rec r = { 0 };
-		struct pframe f[4];
+		struct tu_frame f[4];
 
 		ck_assert_uint_eq(tu_feed(s, in, n, chunk, &r, 0), 0);
 		ck_assert_int_eq(r.status, 0);
@@ -914,7 +844,7 @@ START_TEST(test_close_received)
 		nf = take_frames(s, f, 4);
 		ck_assert_uint_eq(nf, 1);
 		ck_assert_uint_eq(close_frame_code(&f[0]), 1000);
-		free_frames(f, nf);
+		tu_free_frames(f, nf);
 		tu_rec_reset(&r);
 		ws_conn_free(s);
 	}
@@ -925,7 +855,7 @@ START_TEST(test_close_received_empty)
 {
 	struct ws_conn *s = tu_server_open(NULL, NULL);
 	struct tu_rec r = { 0 };
-	struct pframe f[4];
+	struct tu_frame f[4];
 	uint8_t in[64];
 	size_t n, nf;
 	unsigned code;
@@ -944,7 +874,7 @@ START_TEST(test_close_received_empty)
 	ck_assert_uint_eq(nf, 1);
 	code = close_frame_code(&f[0]);
 	ck_assert_msg(code == 1005 || code == 1000, "reply code %u", code);
-	free_frames(f, nf);
+	tu_free_frames(f, nf);
 	tu_rec_reset(&r);
 	ws_conn_free(s);
 }
@@ -983,7 +913,7 @@ START_TEST(test_close_valid_code)
 {
 	struct ws_conn *s = tu_server_open(NULL, NULL);
 	struct tu_rec r = { 0 };
-	struct pframe f[4];
+	struct tu_frame f[4];
 	uint8_t pl[16], in[64];
 	size_t n, nf;
 
@@ -1002,7 +932,7 @@ START_TEST(test_close_valid_code)
 	nf = take_frames(s, f, 4);
 	ck_assert_uint_eq(nf, 1);
 	(void)close_frame_code(&f[0]);
-	free_frames(f, nf);
+	tu_free_frames(f, nf);
 	tu_rec_reset(&r);
 	ws_conn_free(s);
 }
@@ -1081,7 +1011,7 @@ START_TEST(test_server_close)
 {
 	struct ws_conn *s = tu_server_open(NULL, NULL);
 	struct tu_rec r = { 0 };
-	struct pframe f[4];
+	struct tu_frame f[4];
 	uint8_t pl[16], in[256];
 	size_t n, nf, i;
 
@@ -1097,7 +1027,7 @@ START_TEST(test_server_close)
 	ck_assert_uint_eq(close_frame_code(&f[0]), 1001);
 	ck_assert_uint_eq(f[0].len, 7);
 	ck_assert_mem_eq(f[0].data + 2, "going", 5);
-	free_frames(f, nf);
+	tu_free_frames(f, nf);
 
 	/* No data and no second close once a close is sent. */
 	ck_assert_int_eq(ws_send(s, WS_OP_TEXT, "x", 1), WS_E_STATE);
@@ -1127,7 +1057,7 @@ START_TEST(test_server_close)
 	nf = take_frames(s, f, 4);
 	for (i = 0; i < nf; i++)
 		ck_assert_int_eq(f[i].op, OP_PONG);
-	free_frames(f, nf);
+	tu_free_frames(f, nf);
 	tu_rec_reset(&r);
 
 	/* The client's close completes the handshake. */
@@ -1158,7 +1088,7 @@ END_TEST
 START_TEST(test_server_close_no_code)
 {
 	struct ws_conn *s = tu_server_open(NULL, NULL);
-	struct pframe f[4];
+	struct tu_frame f[4];
 	size_t nf;
 
 	ck_assert_int_eq(ws_close(s, 0, NULL, 0), WS_OK);
@@ -1167,7 +1097,7 @@ START_TEST(test_server_close_no_code)
 	ck_assert_uint_eq(nf, 1);
 	ck_assert_int_eq(f[0].op, OP_CLOSE);
 	ck_assert_uint_eq(f[0].len, 0);
-	free_frames(f, nf);
+	tu_free_frames(f, nf);
 	ws_conn_free(s);
 }
 END_TEST
@@ -1290,7 +1220,7 @@ END_TEST
 START_TEST(test_send_basic)
 {
 	struct ws_conn *s = tu_server_open(NULL, NULL);
-	struct pframe f[8];
+	struct tu_frame f[8];
 	uint8_t big[70000];
 	size_t nf;
 
@@ -1320,7 +1250,7 @@ START_TEST(test_send_basic)
 	ck_assert_mem_eq(f[4].data, big, 125);
 	ck_assert_int_eq(f[5].op, OP_PONG);
 	ck_assert_int_eq(f[5].fin, 1);
-	free_frames(f, nf);
+	tu_free_frames(f, nf);
 	ws_conn_free(s);
 }
 END_TEST
@@ -1347,7 +1277,7 @@ END_TEST
 START_TEST(test_send_fragments)
 {
 	struct ws_conn *s = tu_server_open(NULL, NULL);
-	struct pframe f[8];
+	struct tu_frame f[8];
 	size_t nf;
 
 	ck_assert_int_eq(ws_can_send(s), 1);
@@ -1381,7 +1311,7 @@ START_TEST(test_send_fragments)
 	ck_assert_int_eq(f[3].fin, 1);
 	ck_assert_uint_eq(f[3].len, 5);
 	ck_assert_mem_eq(f[3].data, "three", 5);
-	free_frames(f, nf);
+	tu_free_frames(f, nf);
 
 	/* Binary: the same shape, and a whole message works afterwards. */
 	ck_assert_int_eq(ws_send_frame(s, WS_OP_BINARY, 0, "\x00", 1), WS_OK);
@@ -1395,7 +1325,7 @@ START_TEST(test_send_fragments)
 	ck_assert_int_eq(f[1].fin, 1);
 	ck_assert_int_eq(f[2].op, OP_TEXT);
 	ck_assert_int_eq(f[2].fin, 1);
-	free_frames(f, nf);
+	tu_free_frames(f, nf);
 	ws_conn_free(s);
 }
 END_TEST
@@ -1403,7 +1333,7 @@ END_TEST
 START_TEST(test_send_fragments_utf8)
 {
 	struct ws_conn *s = tu_server_open(NULL, NULL);
-	struct pframe f[8];
+	struct tu_frame f[8];
 	size_t before, nf;
 
 	/* A sequence split across fragments is fine. */
@@ -1412,7 +1342,7 @@ START_TEST(test_send_fragments_utf8)
 	ck_assert_int_eq(ws_send_frame(s, WS_OP_CONT, 1, "\x83z", 2), WS_OK);
 	nf = take_frames(s, f, 8);
 	ck_assert_uint_eq(nf, 3);
-	free_frames(f, nf);
+	tu_free_frames(f, nf);
 
 	/* A message may not end inside one. */
 	ck_assert_int_eq(ws_send_frame(s, WS_OP_TEXT, 0, "b", 1), WS_OK);
@@ -1443,7 +1373,7 @@ END_TEST
 START_TEST(test_output_partial)
 {
 	struct ws_conn *s = tu_server_open(NULL, NULL);
-	struct pframe f[16];
+	struct tu_frame f[16];
 	uint8_t *all = xmalloc(1 << 20), big[3000];
 	const uint8_t *p;
 	size_t n = 0, k, nf, i, step;
@@ -1468,7 +1398,7 @@ START_TEST(test_output_partial)
 	}
 	ck_assert_uint_eq(k, 0);
 	ck_assert_uint_gt(i, 10);
-	nf = parse_frames(all, n, f, 16);
+	nf = tu_parse_frames(all, n, f, 16);
 	ck_assert_uint_eq(nf, 4);
 	ck_assert_mem_eq(f[0].data, "first", 5);
 	ck_assert_uint_eq(f[1].len, sizeof(big));
@@ -1477,7 +1407,7 @@ START_TEST(test_output_partial)
 	ck_assert_mem_eq(f[2].data, "mid", 3);
 	ck_assert_uint_eq(f[3].len, 1000);
 	ck_assert(memcmp(f[3].data, big, 1000) == 0);
-	free_frames(f, nf);
+	tu_free_frames(f, nf);
 	free(all);
 	ws_conn_free(s);
 }
@@ -1609,7 +1539,7 @@ END_TEST
 START_TEST(test_client_frames_masked)
 {
 	struct ws_conn *c, *s;
-	struct pframe f[4];
+	struct tu_frame f[4];
 	size_t nf;
 
 	tu_pair_open(&c, &s, NULL);
@@ -1621,7 +1551,7 @@ START_TEST(test_client_frames_masked)
 	ck_assert_mem_eq(f[0].data, "abc", 3);
 	ck_assert_int_eq(f[1].masked, 1);
 	ck_assert_int_eq(f[1].op, OP_PING);
-	free_frames(f, nf);
+	tu_free_frames(f, nf);
 	ws_conn_free(c);
 	ws_conn_free(s);
 }
