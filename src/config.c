@@ -103,6 +103,22 @@ static const struct opt route_table[] = {
 	{ "origins", OPT_STRINGS, 0, 0, 0, NULL, NULL, RT(origins), 0, NULL },
 	{ "allow_missing_origin", OPT_BOOL, 0, 1, 1, NULL, NULL,
 	    RT(allow_missing_origin), 0, NULL },
+	{ "compression", OPT_BOOL, 0, 1, 0, NULL, NULL, RT(compression), 0,
+	    NULL },
+	{ "deflate_window_bits", OPT_INT, 8, 15, 15, NULL, NULL,
+	    RT(dfl.window_bits), 0, "bits" },
+	{ "deflate_client_window_bits", OPT_INT, 8, 15, 15, NULL, NULL,
+	    RT(dfl.client_window_bits), 0, "bits" },
+	{ "deflate_mem_level", OPT_INT, 1, 9, 8, NULL, NULL,
+	    RT(dfl.mem_level), 0, NULL },
+	{ "deflate_level", OPT_INT, 0, 9, 6, NULL, NULL, RT(dfl.level), 0,
+	    NULL },
+	{ "deflate_min_size", OPT_INT, 0, 1LL << 30, 64, NULL, NULL,
+	    RT(dfl.min_size), 0, "bytes" },
+	{ "deflate_no_context_takeover", OPT_BOOL, 0, 1, 0, NULL, NULL,
+	    RT(dfl.no_context_takeover), 0, NULL },
+	{ "deflate_client_no_context_takeover", OPT_BOOL, 0, 1, 0, NULL, NULL,
+	    RT(dfl.client_no_context_takeover), 0, NULL },
 	{ NULL, 0, 0, 0, 0, NULL, NULL, 0, 0, NULL }
 };
 
@@ -462,6 +478,16 @@ finish_route(struct route *r, const struct global_limits *g)
 	r->ws.max_headers = (size_t)g->max_headers;
 	r->ws.max_message_size = (uint64_t)r->limits.max_message_size;
 	r->ws.max_frame_size = (uint64_t)r->limits.max_frame_size;
+	ws_deflate_default(&r->deflate);
+	r->deflate.server_max_window_bits = (uint8_t)r->dfl.window_bits;
+	r->deflate.client_max_window_bits = (uint8_t)r->dfl.client_window_bits;
+	r->deflate.mem_level = (uint8_t)r->dfl.mem_level;
+	r->deflate.level = (int8_t)r->dfl.level;
+	r->deflate.min_size = (size_t)r->dfl.min_size;
+	r->deflate.server_no_context_takeover =
+	    (uint8_t)r->dfl.no_context_takeover;
+	r->deflate.client_no_context_takeover =
+	    (uint8_t)r->dfl.client_no_context_takeover;
 }
 
 static void

@@ -83,6 +83,17 @@ struct route {
 	int require_subprotocol;	/* refuse clients offering none */
 	struct strlist origins;		/* allowed; none: any */
 	int allow_missing_origin;	/* requests without Origin */
+	int compression;		/* permessage-deflate */
+	struct {
+		long long window_bits;	/* ours (server_max_window_bits) */
+		long long client_window_bits;
+		long long mem_level;
+		long long level;
+		long long min_size;	/* bytes */
+		int no_context_takeover;
+		int client_no_context_takeover;
+	} dfl;
+	struct ws_deflate deflate;	/* what src/ws is given */
 	int line;
 };
 

@@ -402,6 +402,36 @@ START_TEST(good_route_limits)
 }
 END_TEST
 
+START_TEST(good_compression)
+{
+	struct config *c = load_good("compression.conf");
+	const struct route *r;
+
+	r = route_named(c, "/z");
+	ck_assert_int_eq(r->compression, 1);
+	ck_assert_int_eq(r->deflate.server_max_window_bits, 10);
+	ck_assert_int_eq(r->deflate.client_max_window_bits, 9);
+	ck_assert_int_eq(r->deflate.mem_level, 4);
+	ck_assert_int_eq(r->deflate.level, 1);
+	ck_assert_uint_eq(r->deflate.min_size, 0);
+	ck_assert_int_eq(r->deflate.server_no_context_takeover, 1);
+	ck_assert_int_eq(r->deflate.client_no_context_takeover, 1);
+
+	/* The defaults. */
+	r = route_named(c, "/d");
+	ck_assert_int_eq(r->compression, 1);
+	ck_assert_int_eq(r->deflate.server_max_window_bits, 15);
+	ck_assert_int_eq(r->deflate.client_max_window_bits, 15);
+	ck_assert_int_eq(r->deflate.mem_level, 8);
+	ck_assert_int_eq(r->deflate.level, 6);
+	ck_assert_uint_eq(r->deflate.min_size, 64);
+	ck_assert_int_eq(r->deflate.server_no_context_takeover, 0);
+	ck_assert_int_eq(r->deflate.client_no_context_takeover, 0);
+	ck_assert_int_eq(route_named(c, "/off")->compression, 0);
+	config_unref(c);
+}
+END_TEST
+
 START_TEST(good_include)
 {
 	struct config *c = load_good("include.conf");
@@ -844,6 +874,7 @@ config_suite(void)
 	tcase_add_test(tc, good_unix);
 	tcase_add_test(tc, good_route_limits);
 	tcase_add_test(tc, good_include);
+	tcase_add_test(tc, good_compression);
 	tcase_add_test(tc, good_comments);
 	tcase_add_test(tc, shipped_example);
 	tcase_add_test(tc, missing_file);

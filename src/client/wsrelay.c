@@ -107,6 +107,7 @@ struct options {
 	double ping_interval;
 	double timeout;
 	int verbose;
+	int compress;
 };
 
 struct client {
@@ -563,6 +564,9 @@ on_response(struct client *c, const struct ws_event *ev)
 		print_head("< ", ev->data, ev->len);
 		if (proto != NULL)
 			fprintf(stderr, "wsrelay: subprotocol: %s\n", proto);
+		if (o->compress)
+			fprintf(stderr, "wsrelay: permessage-deflate: %s\n",
+			    ws_conn_deflate(c->ws, 0) ? "on" : "declined");
 	}
 	c->phase = PH_OPEN;
 	set_timer(c, 0);
@@ -1094,6 +1098,7 @@ usage(int status)
 "                            --once reply and on the closing handshake\n"
 "                            (default 10; 0: none, but closing keeps 10)\n"
 "  -v, --verbose             print the handshake and the close on stderr\n"
+"  -z, --compress            offer permessage-deflate (RFC 7692)\n"
 "  -h, --help                print this help\n"
 "  -V, --version             print the version\n"
 "\n"
@@ -1198,6 +1203,7 @@ parse_options(int argc, char **argv, struct options *o, struct ws_url *u)
 		{ "ping-interval",	required_argument,	NULL, 'P' },
 		{ "timeout",		required_argument,	NULL, 't' },
 		{ "verbose",		no_argument,		NULL, 'v' },
+		{ "compress",		no_argument,		NULL, 'z' },
 		{ "help",		no_argument,		NULL, 'h' },
 		{ "version",		no_argument,		NULL, 'V' },
 		{ NULL,			0,			NULL, 0 }
@@ -1211,7 +1217,7 @@ parse_options(int argc, char **argv, struct options *o, struct ws_url *u)
 	memset(o, 0, sizeof(*o));
 	o->out = OUT_HEX;
 	o->timeout = 10;
-	while ((ch = getopt_long(argc, argv, "1:br:o:H:p:t:vhV", longopts,
+	while ((ch = getopt_long(argc, argv, "1:br:o:H:p:t:vzhV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case '1':
@@ -1264,6 +1270,9 @@ parse_options(int argc, char **argv, struct options *o, struct ws_url *u)
 			break;
 		case 'v':
 			o->verbose = 1;
+			break;
+		case 'z':
+			o->compress = 1;
 			break;
 		case 'h':
 			usage(0);
@@ -1362,6 +1371,16 @@ client_main(int argc, char **argv)
 	}
 	/* Replies still in flight when we close are printed, not lost. */
 	ws_conn_set_keep_data(c->ws, 1);
+	if (opt.compress) {
+		struct ws_deflate d;
+
+		ws_deflate_default(&d);
+		if (ws_conn_set_deflate(c->ws, &d) != WS_OK) {
+			say("out of memory");
+			c->status = EX_IO;
+			goto out;
+		}
+	}
 	memset(&req, 0, sizeof(req));
 	req.host = c->url.hostport;
 	req.target = c->url.target;

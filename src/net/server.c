@@ -170,6 +170,8 @@ struct server {
 
 struct shared_frame {
 	unsigned refs;
+	uint8_t binary;
+	uint8_t hlen;		/* header bytes before the payload */
 	size_t len;
 	uint8_t data[];
 };
@@ -205,8 +207,10 @@ shared_frame_new(int binary, const void *payload, size_t len)
 	if (f == NULL)
 		return NULL;
 	f->refs = 1;
+	f->binary = binary != 0;
 	h = ws_frame_header(f->data, binary ? WS_OP_BINARY : WS_OP_TEXT, 1, 0,
 	    len, NULL);
+	f->hlen = (uint8_t)h;
 	if (len > 0)
 		memcpy(f->data + h, payload, len);
 	f->len = h + len;
@@ -470,6 +474,19 @@ session_send(struct session *s, int binary, const void *data, size_t len,
 
 	if (s->phase != PH_OPEN)
 		return -1;
+	if (ws_conn_deflate(s->ws, len)) {
+		/* permessage-deflate: the module compresses into its own
+		   output. */
+		h = ws_send(s->ws, binary ? WS_OP_BINARY : WS_OP_TEXT, data,
+		    len);
+		if (h == WS_E_NOMEM)
+			goto nomem;
+		if (h != WS_OK)
+			return -1;
+		s->msgs_out++;
+		s->last_msg = s->srv->now;
+		return flush_ws(s);
+	}
 	h = ws_send_header(s->ws, binary ? WS_OP_BINARY : WS_OP_TEXT, 1, data,
 	    len, trusted_utf8, hdr);
 	if (h < 0)
@@ -506,6 +523,9 @@ session_send_shared(struct session *s, struct shared_frame *f)
 {
 	if (s->phase != PH_OPEN || !ws_can_send(s->ws) || out_ready(s) != 0)
 		return -1;
+	if (ws_conn_deflate(s->ws, f->len - f->hlen))
+		return session_send(s, f->binary, f->data + f->hlen,
+		    f->len - f->hlen, 1);
 	if (f->len <= SHARED_COPY_MAX) {
 		/* Cheaper to copy a few bytes into the output's last chain
 		   than to allocate a chain that references them. */
@@ -808,6 +828,11 @@ on_request(struct session *s)
 	srv->nactive++;
 	s->counted = 1;
 	ws_conn_set_limits(s->ws, &r->ws);
+	if (r->compression && ws_conn_set_deflate(s->ws, &r->deflate) !=
+	    WS_OK) {
+		session_end(s, "out of memory");
+		return;
+	}
 	ws_conn_set_inplace(s->ws, r->ws.max_frame_size + WS_FRAME_HEADER_MAX <
 	    INPLACE_MAX ? r->ws.max_frame_size + WS_FRAME_HEADER_MAX :
 	    INPLACE_MAX);

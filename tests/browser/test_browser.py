@@ -68,7 +68,9 @@ ROUTES = """
     limits = { max_message_size = 2097152; max_frame_size = 2097152; }; },
   { path = "/idle"; handler = "echo"; limits = { idle_timeout = 1; }; },
   { path = "/small"; handler = "echo";
-    limits = { max_message_size = 1048576; max_frame_size = 1048576; }; }
+    limits = { max_message_size = 1048576; max_frame_size = 1048576; }; },
+  { path = "/zecho"; handler = "echo"; compression = true;
+    limits = { max_message_size = 2097152; max_frame_size = 2097152; }; }
 """
 
 
@@ -407,6 +409,34 @@ class ChromiumTest(DaemonTestCase):
         self.assertEqual(v["utf8Length"], MIB)
         self.assertEqual(v["sha256"], sha256(BIG_TEXT.encode("utf-8")))
         self.assertIs(v["equal"], True)
+
+    def test_deflate(self):
+        """Chromium's permessage-deflate offer is taken on /zecho; 2 MiB of
+        compressible messages go both ways in far fewer bytes."""
+        v = self.field("deflate")
+        self.assertTrue(v["extensions"].startswith("permessage-deflate"),
+                        brief(v))
+        self.assertIs(v["textEqual"], True)
+        self.assertEqual(v["binaryLength"], MIB)
+        self.assertEqual(v["binaryMismatch"], -1)
+        self.assertEqual(v["close"]["code"], 1000, brief(v))
+        # The daemon's log line for it: two messages each way, and the
+        # bytes on the wire (compressed) far below the 2 MiB they carry.
+        # (It is written when the TCP connection ends: wait for it.)
+        deadline = time.monotonic() + 10
+        while True:
+            with open(self.d.logpath) as f:
+                lines = [l for l in f if " /zecho " in l and " in=" in l]
+            if lines or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        self.assertEqual(len(lines), 1, lines)
+        m = re.search(r"in=(\d+) msgs/(\d+) B out=(\d+) msgs/(\d+) B",
+                      lines[0])
+        self.assertIsNotNone(m, lines[0])
+        self.assertEqual((m.group(1), m.group(3)), ("2", "2"))
+        self.assertLess(int(m.group(2)), MIB // 4)
+        self.assertLess(int(m.group(4)), MIB // 4)
 
     def test_broadcast(self):
         v = self.field("broadcast")

@@ -119,6 +119,11 @@ class RecordingProtocol(websockets.legacy.server.WebSocketServerProtocol):
     def __init__(self, *args, **kw):
         super().__init__(*args, **kw)
         self.opcodes = []
+        self.wire_bytes = 0
+
+    def data_received(self, data):
+        self.wire_bytes += len(data)
+        super().data_received(data)
 
     async def read_frame(self, max_size):
         frame = await super().read_frame(max_size)
@@ -132,7 +137,8 @@ class Servers:
     (a dict) in self.records; every handshake request's path is appended to
     self.requests."""
 
-    def __init__(self):
+    def __init__(self, compression=None):
+        self.compression = compression
         self.records = queue.Queue()
         self.requests = []
         self.loop = asyncio.new_event_loop()
@@ -166,7 +172,7 @@ class Servers:
             # The first of the server's list that the client offered.
             select_subprotocol=lambda client, server: next(
                 (p for p in server if p in client), None),
-            compression=None, max_size=None, max_queue=None,
+            compression=self.compression, max_size=None, max_queue=None,
             ping_interval=None, close_timeout=5)
         self.port = self.ws_server.sockets[0].getsockname()[1]
         self.raw_server = await asyncio.start_server(
@@ -234,6 +240,8 @@ class Servers:
             rec["close_code"] = ws.close_code
             rec["close_reason"] = ws.close_reason
             rec["opcodes"] = list(ws.opcodes)
+            rec["wire_bytes"] = ws.wire_bytes
+            rec["extensions"] = [e.name for e in ws.extensions]
             self.records.put(rec)
 
     async def _echo(self, ws, rec):
@@ -660,6 +668,55 @@ class TestOnce(ClientTestCase):
         self.assertEqual(r.out.count(b"\n"), 1, r)
         self.assertIsInstance(json.loads(r.text), list)
         self.assertEqual(self.srv.record()["close_code"], 1000)
+
+
+# ======================================================= permessage-deflate
+class TestCompress(ClientTestCase):
+    """--compress against python3-websockets with compression="deflate"."""
+
+    def setUp(self):
+        self.srv = Servers(compression="deflate")
+        self.addCleanup(self.srv.stop)
+
+    def test_compressed_round_trip(self):
+        text = ("compressible line of text, " * 400)[:10000]
+        r = self.run_client(["-z", "-v", self.srv.url("/echo")],
+                            (text + "\n") * 5 + "\u00e9t\u00e9\n")
+        self.assertStatus(r, 0)
+        self.assertEqual(r.text, (text + "\n") * 5 + "\u00e9t\u00e9\n")
+        self.assertIn("permessage-deflate: on", r.err)
+        self.assertIn("Sec-WebSocket-Extensions: permessage-deflate", r.err)
+        rec = self.srv.record()
+        self.assertEqual(rec["extensions"], ["permessage-deflate"])
+        self.assertEqual(rec["messages"], [text] * 5 + ["\u00e9t\u00e9"])
+        # 50 kB of text reached the server in far fewer bytes.
+        self.assertLess(rec["wire_bytes"], 5000)
+
+    def test_binary_compressed(self):
+        data = bytes(range(256)) * 64
+        r = self.run_client(["--compress", "-r", "16384", "-o", "raw",
+                             self.srv.url("/echo")], data)
+        self.assertStatus(r, 0)
+        self.assertEqual(r.out, data)
+        rec = self.srv.record()
+        self.assertEqual(b"".join(rec["messages"]), data)
+        self.assertLess(rec["wire_bytes"], len(data) // 4)
+
+    def test_without_option_no_extension(self):
+        r = self.run_client(["-1", "x" * 5000, self.srv.url("/echo")])
+        self.assertStatus(r, 0)
+        rec = self.srv.record()
+        self.assertEqual(rec["extensions"], [])
+        self.assertGreater(rec["wire_bytes"], 5000)
+
+    def test_server_declines(self):
+        # A server without compression: the connection runs plain.
+        plain = Servers()
+        self.addCleanup(plain.stop)
+        r = self.run_client(["-z", "-v", "-1", "hi", plain.url("/echo")])
+        self.assertStatus(r, 0)
+        self.assertEqual(r.text, "hi\n")
+        self.assertIn("permessage-deflate: declined", r.err)
 
 
 # ============================================================== negotiation

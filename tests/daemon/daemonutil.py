@@ -364,9 +364,9 @@ def mask_bytes(payload, key):
 class RawWS:
     """A WebSocket client on a plain socket, for what libraries refuse."""
 
-    def __init__(self, port, path="/echo", rcvbuf=None):
+    def __init__(self, port, path="/echo", rcvbuf=None, extra=""):
         self.sock = connect_raw(port, rcvbuf)
-        req, key = upgrade_request(port, path)
+        req, key = upgrade_request(port, path, extra=extra)
         self.sock.sendall(req)
         data = b""
         while b"\r\n\r\n" not in data:
@@ -376,6 +376,8 @@ class RawWS:
                                      "handshake: %r" % data)
             data += chunk
         status, headers, self.buf = parse_http_head(data)
+        self.headers = headers
+        self.rsv = 0
         if status != 101:
             raise AssertionError("handshake answered %d: %r"
                                  % (status, data))
@@ -394,9 +396,11 @@ class RawWS:
             self.buf += chunk
 
     def read_frame(self):
-        """(fin, opcode, payload) of the next server frame."""
+        """(fin, opcode, payload) of the next server frame; its RSV bits
+        go in self.rsv."""
         self._need(2)
         b0, b1 = self.buf[0], self.buf[1]
+        self.rsv = (b0 >> 4) & 7
         if b1 & 0x80:
             raise AssertionError("masked frame from the server")
         n = b1 & 0x7f

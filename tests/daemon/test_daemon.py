@@ -17,6 +17,7 @@ import subprocess
 import tempfile
 import threading
 import unittest
+import zlib
 
 import websockets
 
@@ -1192,6 +1193,239 @@ class SubprotocolOriginTest(DaemonTestCase):
         self.assertEqual(st, 403)
         self.assertIn(b"Origin", body)
         self.assertTrue(closed)
+
+class CompressionTest(DaemonTestCase):
+    """permessage-deflate (RFC 7692) against python3-websockets."""
+
+    @classmethod
+    def setUpClass(cls):
+        start_class_daemon(cls, lambda port: config_text(port, '''
+  { path = "/z"; handler = "echo"; compression = true;
+    deflate_min_size = 0; },
+  { path = "/znct"; handler = "echo"; compression = true;
+    deflate_no_context_takeover = true;
+    deflate_client_no_context_takeover = true; },
+  { path = "/zsmall"; handler = "echo"; compression = true;
+    deflate_window_bits = 9; deflate_client_window_bits = 9;
+    deflate_mem_level = 1; deflate_min_size = 0; },
+  { path = "/zthreshold"; handler = "echo"; compression = true;
+    deflate_min_size = 1000; },
+  { path = "/zbomb"; handler = "echo"; compression = true;
+    limits = { max_message_size = 1048576; }; },
+  { path = "/zroom/*"; handler = "broadcast"; room = "path";
+    compression = true; deflate_min_size = 0; },
+  { path = "/plain"; handler = "echo"; }
+''', limits="max_message_size = 16777216; max_frame_size = 16777216;"))
+
+    @classmethod
+    def tearDownClass(cls):
+        stop_class_daemon(cls)
+
+    @staticmethod
+    def factory(**kw):
+        from websockets.extensions.permessage_deflate import (
+            ClientPerMessageDeflateFactory)
+        return ClientPerMessageDeflateFactory(**kw)
+
+    def echo_all(self, path, messages, **kw):
+        """Echo each message with a compressing client; the extension
+        parameters agreed."""
+        ext = [self.factory(**kw)] if kw else None
+
+        async def go():
+            ws = await connect(self.d.url(path), compression="deflate",
+                               extensions=ext)
+            try:
+                agreed = ws.extensions
+                for m in messages:
+                    await bounded(ws.send(m))
+                    self.assertEqual(await recv(ws), m)
+                return agreed
+            finally:
+                await bounded(ws.close())
+        return arun(go())
+
+    @staticmethod
+    def text(n, seed=0):
+        words = ["relay", "socket", "frame", "deflate", "\u00e9t\u00e9",
+                 "\u20ac", "\U0001f600", "window"]
+        out, i, size = [], seed, 0
+        while size < n:
+            i = (i * 1103515245 + 12345) & 0x7fffffff
+            out.append(words[(i >> 16) % len(words)])
+            size += len(out[-1]) + 1
+        return " ".join(out)[:n]
+
+    def test_roundtrip_both_directions(self):
+        msgs = [self.text(n, n) for n in (0, 1, 200, 5000, 70000)]
+        msgs += [os.urandom(n) for n in (1, 300, 100000)]
+        msgs += [b"\0" * 3000000, self.text(1000000, 7)]
+        agreed = self.echo_all("/z", msgs)
+        self.assertEqual(len(agreed), 1)
+        self.assertEqual(agreed[0].name, "permessage-deflate")
+
+    def test_context_takeover_and_small_windows(self):
+        msgs = [self.text(n, n) for n in (100, 2000, 2000, 60000)]
+        for path, kw in (("/z", {}),
+                         ("/z", dict(server_no_context_takeover=True,
+                                     client_no_context_takeover=True)),
+                         ("/z", dict(server_max_window_bits=10,
+                                     client_max_window_bits=9)),
+                         # Python's zlib cannot compress with 8 bits;
+                         # ours uses 9, whose matches fit 8 (250 bytes).
+                         ("/z", dict(server_max_window_bits=8,
+                                     client_max_window_bits=9)),
+                         ("/znct", {}),
+                         ("/zsmall", {})):
+            with self.subTest(path=path, kw=kw):
+                agreed = self.echo_all(path, msgs, **kw)
+                self.assertEqual(len(agreed), 1)
+                pmd = agreed[0]
+                if path == "/znct" or kw.get("server_no_context_takeover"):
+                    self.assertTrue(pmd.remote_no_context_takeover)
+                else:
+                    self.assertFalse(pmd.remote_no_context_takeover)
+                if path == "/znct":
+                    self.assertTrue(pmd.local_no_context_takeover)
+                if path == "/zsmall":
+                    self.assertEqual(pmd.remote_max_window_bits, 9)
+                    self.assertEqual(pmd.local_max_window_bits, 9)
+                if "server_max_window_bits" in kw:
+                    self.assertEqual(pmd.remote_max_window_bits,
+                                     kw["server_max_window_bits"])
+
+    def raw(self, path, offer="permessage-deflate"):
+        return RawWS(self.d.port, path,
+                     extra="Sec-WebSocket-Extensions: %s\r\n" % offer)
+
+    def test_server_compresses(self):
+        # The server's frames carry RSV1 and are smaller than the text.
+        msg = (self.text(20000, 3)).encode()
+        w = self.raw("/z")
+        try:
+            self.assertEqual(w.headers.get("sec-websocket-extensions"),
+                             "permessage-deflate")
+            z = zlib.compressobj(6, zlib.DEFLATED, -15)
+            body = z.compress(msg) + z.flush(zlib.Z_SYNC_FLUSH)
+            w.send(frame(TEXT, body[:-4], rsv=4))
+            fin, op, payload = w.read_frame()
+            self.assertEqual((fin, op, w.rsv), (True, TEXT, 4))
+            self.assertLess(len(payload), len(msg) // 2)
+            d = zlib.decompressobj(-15)
+            self.assertEqual(d.decompress(payload + b"\0\0\xff\xff"), msg)
+            # An uncompressed message is fine too, and control frames
+            # never carry RSV1.
+            w.send(frame(BINARY, b"plain"))
+            fin, op, payload = w.read_frame()
+            self.assertEqual(op, BINARY)
+            self.assertEqual(d.decompress(payload + b"\0\0\xff\xff"),
+                             b"plain")
+            w.send(frame(PING, b"p"))
+            fin, op, payload = w.read_frame()
+            self.assertEqual((op, w.rsv, payload), (PONG, 0, b"p"))
+        finally:
+            w.close()
+
+    def test_threshold(self):
+        w = self.raw("/zthreshold")
+        try:
+            w.send(frame(TEXT, b"short"))
+            fin, op, payload = w.read_frame()
+            self.assertEqual((w.rsv, payload), (0, b"short"))
+            w.send(frame(TEXT, b"a" * 1000))
+            fin, op, payload = w.read_frame()
+            self.assertEqual(w.rsv, 4)
+            self.assertLess(len(payload), 100)
+        finally:
+            w.close()
+
+    def test_zip_bomb_1009(self):
+        # 64 MiB of zeros in about 64 KiB: refused with 1009 once the
+        # inflated size passes the route's 1 MiB, and the daemon lives.
+        z = zlib.compressobj(9, zlib.DEFLATED, -15)
+        body = b"".join(z.compress(b"\0" * (1 << 20)) for _ in range(64))
+        body += z.flush(zlib.Z_SYNC_FLUSH)
+        self.assertLess(len(body), 1 << 17)
+        w = self.raw("/zbomb")
+        try:
+            w.send(frame(BINARY, body[:-4], rsv=4))
+            self.assertEqual(w.read_close(), 1009)
+        finally:
+            w.close()
+        self.assertEqual(self.echo_all("/zbomb", ["still here"]) != [], True)
+
+    def test_bad_compressed_data_1007(self):
+        w = self.raw("/z")
+        try:
+            w.send(frame(BINARY, b"\xff\xff\xff", rsv=4))
+            self.assertEqual(w.read_close(), 1007)
+        finally:
+            w.close()
+
+    def test_rsv1_rules_1002(self):
+        for offer, frames in (
+                # Not negotiated: RSV1 is reserved.
+                ("x-none", [frame(TEXT, b"\xf2\x48\x05\x00", rsv=4)]),
+                # On a control frame.
+                ("permessage-deflate", [frame(PING, b"\x00", rsv=4)]),
+                # On a continuation frame.
+                ("permessage-deflate",
+                 [frame(TEXT, b"\xf2\x48", fin=False, rsv=4),
+                  frame(CONT, b"\x05\x00", rsv=4)])):
+            with self.subTest(offer=offer):
+                w = self.raw("/z", offer)
+                try:
+                    for f in frames:
+                        w.send(f)
+                    self.assertEqual(w.read_close(), 1002)
+                finally:
+                    w.close()
+
+    def test_malformed_offer_declined(self):
+        for offer in ("permessage-deflate; server_max_window_bits=7",
+                      "permessage-deflate; foo=1",
+                      "permessage-deflate; client_no_context_takeover; "
+                      "client_no_context_takeover"):
+            with self.subTest(offer=offer):
+                w = self.raw("/z", offer)
+                try:
+                    self.assertNotIn("sec-websocket-extensions", w.headers)
+                    w.send(frame(TEXT, b"x" * 200))
+                    fin, op, payload = w.read_frame()
+                    self.assertEqual((w.rsv, payload), (0, b"x" * 200))
+                finally:
+                    w.close()
+        w = self.raw("/z", "permessage-deflate; foo, permessage-deflate; "
+                     "server_max_window_bits=10")
+        try:
+            self.assertEqual(w.headers.get("sec-websocket-extensions"),
+                             "permessage-deflate; server_max_window_bits=10")
+        finally:
+            w.close()
+
+    def test_route_without_compression(self):
+        agreed = self.echo_all("/plain", ["abc" * 100])
+        self.assertEqual(agreed, [])
+
+    def test_broadcast_compresses_per_receiver(self):
+        async def go():
+            url = self.d.url("/zroom/a")
+            a = await connect(url, compression="deflate")
+            b = await connect(url, compression="deflate")
+            c = await connect(url)      # no compression
+            try:
+                msgs = [self.text(n, n) for n in (10, 3000, 50000)]
+                for m in msgs:
+                    await bounded(a.send(m))
+                    self.assertEqual(await recv(b), m)
+                    self.assertEqual(await recv(c), m)
+                return b.extensions, c.extensions
+            finally:
+                await close_all(a, b, c)
+        eb, ec = arun(go())
+        self.assertEqual(len(eb), 1)
+        self.assertEqual(ec, [])
+
 
 class ReloadTest(DaemonTestCase):
     def sighup(self, d):
