@@ -85,6 +85,7 @@ server_answer(const char *lines, const struct ws_deflate *s, char *ext,
 	    "Sec-WebSocket-Version: 13\r\n%s\r\n", lines);
 	tu_feed(c, req, strlen(req), 0, &r, 1);
 	ck_assert_int_eq(r.status, 0);
+	tu_rec_reset(&r);
 	ck_assert_int_eq(ws_conn_state(c), WS_OPEN);
 	out = tu_drain(c, &n);
 	head_value((const char *)out, n, "Sec-WebSocket-Extensions", ext, cap);
@@ -348,6 +349,7 @@ client_response(const struct ws_deflate *d, const char *ext, int *status)
 	    "Sec-WebSocket-Accept: %s\r\n%s\r\n", accept, ext);
 	tu_feed(c, resp, strlen(resp), 0, &r, 0);
 	*status = r.status;
+	tu_rec_reset(&r);
 	return c;
 }
 
@@ -748,6 +750,7 @@ START_TEST(test_rfc_shared_window)
 	ck_assert_uint_eq(r.n, 2);
 	ck_assert_uint_eq(r.ev[1].len, 5);
 	ck_assert(memcmp(r.ev[1].data, "Hello", 5) == 0);
+	tu_rec_reset(&r);
 	ws_conn_free(c);
 
 	/* And our compressor writes exactly these frames. */
@@ -803,6 +806,7 @@ START_TEST(test_bfinal_keeps_window)
 	ck_assert_uint_eq(r.ev[0].len, 5);
 	ck_assert_uint_eq(r.ev[1].len, 12);
 	ck_assert(memcmp(r.ev[1].data, in, 12) == 0);
+	tu_rec_reset(&r);
 	ws_conn_free(c);
 }
 END_TEST
@@ -869,16 +873,19 @@ server_gets(const uint8_t *payload, size_t len, uint8_t first,
 	struct tu_rec r = { 0 };
 	uint8_t *frame = malloc(len + 16);
 	size_t n;
+	int st;
 
 	ck_assert_ptr_nonnull(frame);
 	pair_open(&d, &d, l, NULL, &c, &s);
 	n = tu_client_frame(frame, first, payload, len);
 	tu_feed(s, frame, n, 0, &r, 0);
+	st = r.status;
+	tu_rec_reset(&r);
 	free(frame);
 	*code = ws_close_code_sent(s);
 	ws_conn_free(c);
 	ws_conn_free(s);
-	return r.status;
+	return st;
 }
 
 START_TEST(test_rsv_errors)
@@ -917,6 +924,7 @@ START_TEST(test_rsv_errors)
 	tu_feed(s, frame, n, 0, &r, 0);
 	ck_assert_int_eq(r.status, WS_E_PROTOCOL);
 	ck_assert_int_eq(ws_close_code_sent(s), 1002);
+	tu_rec_reset(&r);
 	ws_conn_free(s);
 }
 END_TEST
@@ -1093,6 +1101,7 @@ START_TEST(test_limit_exact)
 	ck_assert_uint_eq(r.ev[0].len, 5000);
 	ck_assert_int_eq(r.status, WS_E_TOO_BIG);
 	ck_assert_int_eq(ws_close_code_sent(s), 1009);
+	tu_rec_reset(&r);
 	ws_conn_free(c);
 	ws_conn_free(s);
 }
