@@ -330,6 +330,9 @@ main(int argc, char **argv)
 			ready(&parent, 1, msg);
 		}
 		notify("STOPPING=1");
+		config_unref(d.cfg);
+		event_base_free(d.base);
+		free(abs);
 		return 1;
 	}
 	for (i = 0; i < sizeof(signums) / sizeof(signums[0]); i++) {
