@@ -308,8 +308,11 @@ server_ctx(const struct tls_conf *t, const struct tls_cert_conf *tc,
 	   for an idle connection. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
-	/* Read what the socket holds, not a record at a time. */
+	/* Read what the socket holds, up to four full records per read(),
+	   not a record at a time. */
 	SSL_CTX_set_read_ahead(ctx, 1);
+	SSL_CTX_set_default_read_buffer_len(ctx, 4 * (SSL3_RT_MAX_PLAIN_LENGTH +
+	    SSL3_RT_MAX_ENCRYPTED_OVERHEAD));
 	(void)SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
 	if (t->ciphers != NULL && !SSL_CTX_set_cipher_list(ctx, t->ciphers)) {
 		fail(err, errlen, file, t->line, "ciphers", t->ciphers);
