@@ -39,6 +39,8 @@ static const struct opt log_table[] = {
 	{ NULL, 0, 0, 0, 0, NULL, NULL, 0, 0, NULL }
 };
 
+static const char *const listen_names[] = { "tls", NULL };
+
 static const struct opt listen_table[] = {
 	{ "address", OPT_STRING, 0, 0, 0, "0.0.0.0", NULL,
 	    OFF(struct listen_conf, address), 0, NULL },
@@ -50,6 +52,39 @@ static const struct opt listen_table[] = {
 	    OFF(struct listen_conf, mode), 0, NULL },
 	{ "backlog", OPT_INT, 1, 65535, 511, NULL, NULL,
 	    OFF(struct listen_conf, backlog), 0, NULL },
+	{ NULL, 0, 0, 0, 0, NULL, NULL, 0, 0, NULL }
+};
+
+static const char *const tls_protocols[] = { "TLSv1.2", "TLSv1.3", NULL };
+static const char *const tls_verify[] = { "none", "optional", "require",
+    NULL };
+static const char *const tls_names[] = { "certificates", NULL };
+
+#define TL(f) OFF(struct tls_conf, f)
+static const struct opt tls_table[] = {
+	{ "certificate", OPT_STRING, 0, 0, 0, NULL, NULL, TL(certificate), 0,
+	    NULL },
+	{ "key", OPT_STRING, 0, 0, 0, NULL, NULL, TL(key), 0, NULL },
+	{ "min_protocol", OPT_ENUM, 0, 0, 0, NULL, tls_protocols,
+	    TL(min_protocol), 0, NULL },
+	{ "ciphers", OPT_STRING, 0, 0, 0, NULL, NULL, TL(ciphers), 0, NULL },
+	{ "ciphersuites", OPT_STRING, 0, 0, 0, NULL, NULL, TL(ciphersuites), 0,
+	    NULL },
+	{ "client_ca", OPT_STRING, 0, 0, 0, NULL, NULL, TL(client_ca), 0,
+	    NULL },
+	/* -1 until set: "require" with a client_ca, else "none". */
+	{ "verify_client", OPT_ENUM, 0, 0, -1, NULL, tls_verify,
+	    TL(verify_client), 0, NULL },
+	{ NULL, 0, 0, 0, 0, NULL, NULL, 0, 0, NULL }
+};
+
+#define TC(f) OFF(struct tls_cert_conf, f)
+static const struct opt tls_cert_table[] = {
+	{ "certificate", OPT_STRING, 0, 0, 0, NULL, NULL, TC(certificate),
+	    OPT_REQUIRED, NULL },
+	{ "key", OPT_STRING, 0, 0, 0, NULL, NULL, TC(key), OPT_REQUIRED, NULL },
+	{ "server_names", OPT_STRINGS, 0, 0, 0, NULL, NULL, TC(server_names), 0,
+	    NULL },
 	{ NULL, 0, 0, 0, 0, NULL, NULL, 0, 0, NULL }
 };
 
@@ -390,10 +425,12 @@ apply_group(struct ctx *x, const config_setting_t *g, const char *what,
 	for (o = t; o != NULL && o->name != NULL && !x->failed; o++)
 		if ((o->flags & OPT_REQUIRED) &&
 		    config_setting_get_member(g, o->name) == NULL)
-			error(x, g, "%s%s%s needs '%s'",
+			error(x, g, "%s%.*s%s needs '%s'",
 			    config_setting_name(g) ? "'" : "this ",
+			    config_setting_name(g) ? (int)strlen(
+			    config_setting_name(g)) : (int)strcspn(what, " "),
 			    config_setting_name(g) ? config_setting_name(g) :
-			    "route", config_setting_name(g) ? "'" : "", o->name);
+			    what, config_setting_name(g) ? "'" : "", o->name);
 }
 
 /* The length of the non-empty list l, called name; -1 after an error
@@ -414,6 +451,113 @@ group_list(struct ctx *x, const config_setting_t *l, const char *name,
 		return -1;
 	}
 	return n;
+}
+
+/* A server name for SNI: a host name, or "*." and one. */
+static int
+server_name_ok(const char *n)
+{
+	const char *p = strncmp(n, "*.", 2) == 0 ? n + 2 : n;
+
+	if (*p == '\0' || *p == '.' || strlen(p) > 253)
+		return 0;
+	for (; *p != '\0'; p++)
+		if (!(*p >= 'a' && *p <= 'z') && !(*p >= 'A' && *p <= 'Z') &&
+		    !(*p >= '0' && *p <= '9') && *p != '-' && *p != '.' &&
+		    *p != '_')
+			return 0;
+	return 1;
+}
+
+static void
+tls_free(struct tls_conf *t)
+{
+	size_t i;
+
+	if (t == NULL)
+		return;
+	for (i = 0; i < t->ncerts; i++)
+		opt_free(tls_cert_table, &t->certs[i]);
+	free(t->certs);
+	opt_free(tls_table, t);
+	free(t);
+}
+
+/* A listener's "tls" group into lc->tls; 0, or -1 after an error. */
+static int
+parse_tls(struct ctx *x, struct listen_conf *lc, const config_setting_t *g)
+{
+	const config_setting_t *l, *s;
+	struct tls_conf *t;
+	int i, n = 0, top;
+	size_t j;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		error(x, g, "out of memory");
+		return -1;
+	}
+	lc->tls = t;
+	opt_defaults(tls_table, t);
+	t->line = config_setting_source_line(g);
+	apply_group(x, g, "tls setting", tls_table, t, NULL, NULL, tls_names);
+	if (x->failed)
+		return -1;
+	if ((t->certificate == NULL) != (t->key == NULL)) {
+		error(x, g, "'tls' has '%s' without '%s'", t->key ? "key" :
+		    "certificate", t->key ? "certificate" : "key");
+		return -1;
+	}
+	top = t->certificate != NULL;
+	if ((l = config_setting_get_member(g, "certificates")) != NULL &&
+	    (n = group_list(x, l, "certificates", "no certificate")) < 0)
+		return -1;
+	if (!top && n == 0) {
+		error(x, g, "'tls' needs 'certificate' and 'key', or a "
+		    "'certificates' list");
+		return -1;
+	}
+	t->certs = calloc((size_t)(top + n), sizeof(*t->certs));
+	if (t->certs == NULL) {
+		error(x, g, "out of memory");
+		return -1;
+	}
+	if (top) {
+		struct tls_cert_conf *tc = &t->certs[t->ncerts++];
+
+		tc->certificate = strdup(t->certificate);
+		tc->key = strdup(t->key);
+		tc->line = config_setting_source_line(
+		    config_setting_get_member(g, "certificate"));
+	}
+	for (i = 0; i < n; i++) {
+		struct tls_cert_conf *tc = &t->certs[t->ncerts++];
+
+		s = config_setting_get_elem(l, (unsigned)i);
+		opt_defaults(tls_cert_table, tc);
+		tc->line = config_setting_source_line(s);
+		apply_group(x, s, "certificate setting", tls_cert_table, tc,
+		    NULL, NULL, NULL);
+		if (x->failed)
+			return -1;
+		for (j = 0; j < tc->server_names.n; j++)
+			if (!server_name_ok(tc->server_names.v[j])) {
+				error(x, config_setting_get_member(s,
+				    "server_names"), "server name \"%s\" is "
+				    "not a host name or \"*.\" and one",
+				    tc->server_names.v[j]);
+				return -1;
+			}
+	}
+	if (t->verify_client < 0)
+		t->verify_client = t->client_ca != NULL ? TLS_VERIFY_REQUIRE :
+		    TLS_VERIFY_NONE;
+	else if (t->verify_client != TLS_VERIFY_NONE && t->client_ca == NULL) {
+		error(x, config_setting_get_member(g, "verify_client"),
+		    "verify_client \"%s\" needs 'client_ca'",
+		    tls_verify[t->verify_client]);
+		return -1;
+	}
+	return 0;
 }
 
 static void
@@ -437,8 +581,11 @@ parse_listen(struct ctx *x, struct config *c, const config_setting_t *l)
 		lc->line = config_setting_source_line(g);
 		c->nlisteners++;
 		apply_group(x, g, "listen setting", listen_table, lc, NULL,
-		    NULL, NULL);
+		    NULL, listen_names);
 		if (x->failed)
+			break;
+		if (config_setting_get_member(g, "tls") != NULL &&
+		    parse_tls(x, lc, config_setting_get_member(g, "tls")) != 0)
 			break;
 		if (lc->path != NULL &&
 		    (config_setting_get_member(g, "port") != NULL ||
@@ -605,8 +752,10 @@ config_free(struct config *c)
 {
 	size_t i;
 
-	for (i = 0; i < c->nlisteners; i++)
+	for (i = 0; i < c->nlisteners; i++) {
 		opt_free(listen_table, &c->listeners[i]);
+		tls_free(c->listeners[i].tls);
+	}
 	free(c->listeners);
 	for (i = 0; i < c->nroutes; i++) {
 		struct route *r = &c->routes[i];
@@ -767,6 +916,12 @@ config_foreach_key(void (*fn)(const char *section, const char *name,
 		fn("", top_names[i], arg);
 	table_keys("log", log_table, fn, arg);
 	table_keys("listen", listen_table, fn, arg);
+	for (i = 0; listen_names[i] != NULL; i++)
+		fn("listen", listen_names[i], arg);
+	table_keys("tls", tls_table, fn, arg);
+	for (i = 0; tls_names[i] != NULL; i++)
+		fn("tls", tls_names[i], arg);
+	table_keys("certificates", tls_cert_table, fn, arg);
 	table_keys("limits", global_limits_table, fn, arg);
 	table_keys("limits", route_limits_table, fn, arg);
 	for (i = 0; route_names[i] != NULL; i++)

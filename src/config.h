@@ -40,12 +40,37 @@ struct strlist {
 	size_t n;
 };
 
+/* A certificate chain and its key, and the names it serves (SNI). */
+struct tls_cert_conf {
+	char *certificate;	/* PEM chain, leaf first */
+	char *key;		/* PEM private key */
+	struct strlist server_names;	/* none: the certificate's names */
+	int line;
+};
+
+enum { TLS_VERIFY_NONE, TLS_VERIFY_OPTIONAL, TLS_VERIFY_REQUIRE };
+
+/* A listener's "tls" group. */
+struct tls_conf {
+	char *certificate;	/* the default certificate ... */
+	char *key;
+	int min_protocol;	/* index: "TLSv1.2", "TLSv1.3" */
+	char *ciphers;		/* TLS 1.2, OpenSSL's list syntax */
+	char *ciphersuites;	/* TLS 1.3 */
+	char *client_ca;	/* verify client certificates against it */
+	int verify_client;	/* TLS_VERIFY_* */
+	struct tls_cert_conf *certs;	/* [0] is the default */
+	size_t ncerts;
+	int line;
+};
+
 struct listen_conf {
 	char *address;		/* NULL for a Unix socket */
 	long long port;
 	char *path;		/* Unix socket path, or NULL */
 	long long mode;		/* Unix socket permissions */
 	long long backlog;
+	struct tls_conf *tls;	/* NULL: cleartext */
 	int line;
 };
 

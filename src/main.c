@@ -24,6 +24,7 @@
 #include "config.h"
 #include "log.h"
 #include "net/server.h"
+#include "net/tls.h"
 #include "ws.h"
 
 #ifndef SYSCONFDIR
@@ -282,6 +283,12 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (check) {
+		/* Certificates and keys too: what the start would read. */
+		if (tls_check_config(d.cfg, err, sizeof(err)) != 0) {
+			fprintf(stderr, "wsrelayd: %s\n", err);
+			config_unref(d.cfg);
+			return 1;
+		}
 		printf("wsrelayd: %s: configuration OK (%zu listeners, "
 		    "%zu routes)\n", d.file, d.cfg->nlisteners,
 		    d.cfg->nroutes);
@@ -323,6 +330,9 @@ main(int argc, char **argv)
 			ready(&parent, 1, msg);
 		}
 		notify("STOPPING=1");
+		config_unref(d.cfg);
+		event_base_free(d.base);
+		free(abs);
 		return 1;
 	}
 	for (i = 0; i < sizeof(signums) / sizeof(signums[0]); i++) {

@@ -448,6 +448,70 @@ START_TEST(good_include)
 }
 END_TEST
 
+START_TEST(good_tls)
+{
+	struct config *c = load_good("tls.conf");
+	const struct tls_conf *t;
+
+	ck_assert_uint_eq(c->nlisteners, 4);
+	/* One certificate, every default. */
+	t = c->listeners[0].tls;
+	ck_assert_ptr_nonnull(t);
+	ck_assert_uint_eq(t->ncerts, 1);
+	ck_assert_str_eq(t->certs[0].certificate, "/etc/wsrelayd/a.pem");
+	ck_assert_str_eq(t->certs[0].key, "/etc/wsrelayd/a.key");
+	ck_assert_uint_eq(t->certs[0].server_names.n, 0);
+	ck_assert_int_eq(t->certs[0].line, 4);
+	ck_assert_int_eq(t->min_protocol, 0);
+	ck_assert_ptr_null(t->ciphers);
+	ck_assert_ptr_null(t->ciphersuites);
+	ck_assert_ptr_null(t->client_ca);
+	ck_assert_int_eq(t->verify_client, TLS_VERIFY_NONE);
+	/* A list only: its first is the default; a client_ca alone means
+	   "require". */
+	t = c->listeners[1].tls;
+	ck_assert_uint_eq(t->ncerts, 2);
+	ck_assert_str_eq(t->certs[0].certificate, "/etc/wsrelayd/b.pem");
+	ck_assert_str_eq(t->certs[1].key, "/etc/wsrelayd/c.key");
+	ck_assert_uint_eq(t->certs[1].server_names.n, 2);
+	ck_assert_str_eq(t->certs[1].server_names.v[1], "*.c.example.com");
+	ck_assert_int_eq(t->min_protocol, 1);
+	ck_assert_str_eq(t->ciphers, "ECDHE+AESGCM");
+	ck_assert_str_eq(t->ciphersuites, "TLS_AES_128_GCM_SHA256");
+	ck_assert_str_eq(t->client_ca, "/etc/wsrelayd/clients.pem");
+	ck_assert_int_eq(t->verify_client, TLS_VERIFY_REQUIRE);
+	/* certificate and key first, then the list. */
+	t = c->listeners[2].tls;
+	ck_assert_uint_eq(t->ncerts, 2);
+	ck_assert_str_eq(t->certs[0].certificate, "/etc/wsrelayd/a.pem");
+	ck_assert_str_eq(t->certs[1].certificate, "/etc/wsrelayd/d.pem");
+	ck_assert_int_eq(t->verify_client, TLS_VERIFY_OPTIONAL);
+	ck_assert_ptr_null(c->listeners[3].tls);
+	config_unref(c);
+}
+END_TEST
+
+START_TEST(good_backend_tls)
+{
+	struct config *c = load_good("backend-tls.conf");
+	const struct route *r;
+
+	r = route_named(c, "/system");
+	ck_assert_int_eq(hopt_index(r, "tls"), 1);
+	ck_assert_int_eq(hopt_index(r, "tls_verify"), 1);
+	ck_assert_ptr_null(hopt_string(r, "tls_ca"));
+	ck_assert_ptr_null(hopt_string(r, "tls_server_name"));
+	r = route_named(c, "/named");
+	ck_assert_str_eq(hopt_string(r, "tls_server_name"),
+	    "service.example.com");
+	r = route_named(c, "/test");
+	ck_assert_int_eq(hopt_index(r, "tls_verify"), 0);
+	r = route_named(c, "/plain");
+	ck_assert_int_eq(hopt_index(r, "tls"), 0);
+	config_unref(c);
+}
+END_TEST
+
 START_TEST(good_comments)
 {
 	struct config *c = load_good("comments.conf");
@@ -876,6 +940,8 @@ config_suite(void)
 	tcase_add_test(tc, good_include);
 	tcase_add_test(tc, good_compression);
 	tcase_add_test(tc, good_comments);
+	tcase_add_test(tc, good_tls);
+	tcase_add_test(tc, good_backend_tls);
 	tcase_add_test(tc, shipped_example);
 	tcase_add_test(tc, missing_file);
 	suite_add_tcase(s, tc);

@@ -3,7 +3,10 @@
  *
  * One connection, driven by libevent: a nonblocking TCP connect to each
  * address of the URL's host in turn, then the client role of src/ws for
- * everything on the wire.  Lines of standard input (or chunks, with
+ * everything on the wire.  A wss:// URL puts TLS between them: the
+ * server's certificate is verified against the system's CA store (or
+ * --cacert) and the URL's host, unless --insecure; the handshake happens
+ * within the first writes and reads, under the connect timeout.  Lines of standard input (or chunks, with
  * --raw) become messages; received messages go to standard output.
  *
  * The connection moves through phases:
@@ -43,8 +46,12 @@
 
 #include <event2/event.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "client/bench.h"
 #include "client/url.h"
+#include "net/tls.h"
 #include "ws.h"
 
 #ifndef PACKAGE_VERSION
@@ -108,6 +115,8 @@ struct options {
 	double timeout;
 	int verbose;
 	int compress;
+	const char *cacert;		/* wss://: trust these CAs */
+	int insecure;			/* wss://: verify nothing */
 };
 
 struct client {
@@ -119,6 +128,10 @@ struct client {
 	struct addrinfo *res;		/* addresses of the host */
 	struct addrinfo *ai;		/* the one being tried */
 	int fd;
+	SSL_CTX *tls_ctx;		/* wss:// */
+	SSL *ssl;			/* wss://, once TCP is connected */
+	int tls_rw;			/* what a stalled SSL call waits for */
+	char tls_why[256];		/* why TLS failed (EPROTO) */
 	int connect_errno;
 	struct event *rev;		/* socket readable, persistent */
 	struct event *wev;		/* socket writable (and connected) */
@@ -157,6 +170,7 @@ static void conclude(struct client *c);
 static void flush_out(struct client *c);
 static void stdin_start(struct client *c);
 static void stdin_stop(struct client *c);
+static void on_read(evutil_socket_t fd, short what, void *arg);
 
 /* ------------------------------------------------------------ messages */
 
@@ -361,6 +375,45 @@ quiet_timer(struct client *c)
 
 /* --------------------------------------------------------- the socket */
 
+/* An SSL call made no progress: tls_stalled(), with why in c->tls_why. */
+static ssize_t
+tls_stall(struct client *c, int writing)
+{
+	ssize_t r = tls_stalled(c->ssl, writing, &c->tls_rw);
+
+	if (r < 0 && errno == EPROTO) {
+		tls_error(c->ssl, c->tls_why, sizeof(c->tls_why));
+		errno = EPROTO;
+	}
+	return r;
+}
+
+static ssize_t
+sock_read(struct client *c, void *buf, size_t len)
+{
+	size_t n;
+
+	if (c->ssl == NULL)
+		return read(c->fd, buf, len);
+	c->tls_rw &= ~TLS_READ_WANTS_WRITE;
+	if (SSL_read_ex(c->ssl, buf, len, &n) == 1)
+		return (ssize_t)n;
+	return tls_stall(c, 0);
+}
+
+static ssize_t
+sock_write(struct client *c, const void *buf, size_t len)
+{
+	size_t n;
+
+	if (c->ssl == NULL)
+		return send(c->fd, buf, len, MSG_NOSIGNAL);
+	c->tls_rw &= ~TLS_WRITE_WANTS_READ;
+	if (SSL_write_ex(c->ssl, buf, len, &n) == 1)
+		return (ssize_t)n;
+	return tls_stall(c, 1);
+}
+
 static void
 writing(struct client *c, int on)
 {
@@ -382,6 +435,12 @@ transport_end(struct client *c, int err)
 {
 	if (c->phase == PH_DONE)
 		return;
+	if (err == EPROTO && c->tls_why[0] != '\0') {
+		set_status(c, EX_IO, "%s port %s: TLS: %s", c->url.host,
+		    c->url.port, c->tls_why);
+		finish(c);
+		return;
+	}
 	if (c->phase == PH_CONNECT || c->phase == PH_HANDSHAKE) {
 		if (err != 0)
 			set_status(c, EX_IO, "%s port %s: %s", c->url.host,
@@ -415,7 +474,7 @@ flush_out(struct client *c)
 	if (c->phase == PH_CONNECT || c->phase == PH_DONE)
 		return;
 	while ((p = ws_output(c->ws, &n)) != NULL) {
-		w = send(c->fd, p, n, MSG_NOSIGNAL);
+		w = sock_write(c, p, n);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -426,7 +485,9 @@ flush_out(struct client *c)
 		}
 		ws_output_consume(c->ws, (size_t)w);
 	}
-	writing(c, p != NULL);
+	/* A TLS write waiting to read waits for the read event. */
+	writing(c, (p != NULL && !(c->tls_rw & TLS_WRITE_WANTS_READ)) ||
+	    (c->tls_rw & TLS_READ_WANTS_WRITE));
 	if (p == NULL && c->phase == PH_FAILED) {
 		finish(c);
 		return;
@@ -561,6 +622,9 @@ on_response(struct client *c, const struct ws_event *ev)
 	struct timeval tv;
 
 	if (o->verbose) {
+		if (c->ssl != NULL)
+			fprintf(stderr, "wsrelay: TLS: %s, %s\n",
+			    SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl));
 		print_head("< ", ev->data, ev->len);
 		if (proto != NULL)
 			fprintf(stderr, "wsrelay: subprotocol: %s\n", proto);
@@ -670,26 +734,38 @@ on_read(evutil_socket_t fd, short what, void *arg)
 	ssize_t n;
 
 	(void)what;
-	if (c->ilen >= IBUF_SIZE) {
-		/* A head the parser neither takes nor refuses: cannot be
-		   with a limit below IBUF_SIZE. */
-		set_status(c, EX_IO, "internal error: input buffer full");
-		finish(c);
-		return;
-	}
-	n = read(fd, c->ibuf + c->ilen, IBUF_SIZE - c->ilen);
-	if (n < 0) {
-		if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
+	(void)fd;
+	do {
+		if (c->ilen >= IBUF_SIZE) {
+			/* A head the parser neither takes nor refuses: cannot
+			   be with a limit below IBUF_SIZE. */
+			set_status(c, EX_IO, "internal error: input buffer "
+			    "full");
+			finish(c);
 			return;
-		transport_end(c, errno);
-		return;
-	}
-	if (n == 0) {
-		transport_end(c, 0);
-		return;
-	}
-	c->ilen += (size_t)n;
-	pump(c);
+		}
+		n = sock_read(c, c->ibuf + c->ilen, IBUF_SIZE - c->ilen);
+		if (n < 0) {
+			if (errno == EINTR || errno == EAGAIN ||
+			    errno == EWOULDBLOCK) {
+				/* TLS: the handshake may have moved on, and
+				   a write wait for it. */
+				if (c->ssl != NULL)
+					flush_out(c);
+				return;
+			}
+			transport_end(c, errno);
+			return;
+		}
+		if (n == 0) {
+			transport_end(c, 0);
+			return;
+		}
+		c->ilen += (size_t)n;
+		pump(c);
+		/* What OpenSSL decrypted and kept is announced by no event. */
+	} while (c->ssl != NULL && c->phase < PH_DONE &&
+	    SSL_pending(c->ssl) > 0);
 }
 
 static void
@@ -700,6 +776,21 @@ connected(struct client *c)
 	int on = 1;
 
 	(void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	if (c->tls_ctx != NULL) {
+		static const unsigned char alpn[] = "\x08http/1.1";
+
+		if ((c->ssl = SSL_new(c->tls_ctx)) == NULL ||
+		    !SSL_set_fd(c->ssl, c->fd) ||
+		    tls_client_name(c->ssl, c->url.host,
+		    !c->opt->insecure) != 0 ||
+		    SSL_set_alpn_protos(c->ssl, alpn, sizeof(alpn) - 1) != 0) {
+			set_status(c, EX_IO, "TLS: %s", tls_error(NULL,
+			    c->tls_why, sizeof(c->tls_why)));
+			finish(c);
+			return;
+		}
+		SSL_set_connect_state(c->ssl);
+	}
 	c->phase = PH_HANDSHAKE;
 	if (c->opt->verbose && (p = ws_output(c->ws, &n)) != NULL)
 		print_head("> ", p, n);
@@ -718,6 +809,11 @@ on_write(evutil_socket_t fd, short what, void *arg)
 
 	(void)what;
 	c->writing = 0;		/* wev is not persistent */
+	if (c->tls_rw & TLS_READ_WANTS_WRITE) {
+		c->tls_rw &= ~TLS_READ_WANTS_WRITE;
+		on_read(fd, EV_READ, c);
+		return;
+	}
 	if (c->phase != PH_CONNECT) {
 		flush_out(c);
 		return;
@@ -742,6 +838,15 @@ drop_socket(struct client *c)
 		event_free(c->wev);
 	c->rev = c->wev = NULL;
 	c->writing = 0;
+	if (c->ssl != NULL) {
+		/* close_notify, if the socket takes it now. */
+		if (SSL_is_init_finished(c->ssl) && c->tls_why[0] == '\0')
+			(void)SSL_shutdown(c->ssl);
+		SSL_free(c->ssl);
+		ERR_clear_error();
+		c->ssl = NULL;
+	}
+	c->tls_rw = 0;
 	if (c->fd != -1)
 		close(c->fd);
 	c->fd = -1;
@@ -1097,6 +1202,9 @@ usage(int status)
 "  -t, --timeout SECONDS     bound on connecting and the handshake, on the\n"
 "                            --once reply and on the closing handshake\n"
 "                            (default 10; 0: none, but closing keeps 10)\n"
+"      --cacert FILE         wss://: trust the CA certificates in FILE (PEM)\n"
+"                            instead of the system's\n"
+"  -k, --insecure            wss://: do not verify the server's certificate\n"
 "  -v, --verbose             print the handshake and the close on stderr\n"
 "  -z, --compress            offer permessage-deflate (RFC 7692)\n"
 "  -h, --help                print this help\n"
@@ -1203,6 +1311,8 @@ parse_options(int argc, char **argv, struct options *o, struct ws_url *u)
 		{ "ping-interval",	required_argument,	NULL, 'P' },
 		{ "timeout",		required_argument,	NULL, 't' },
 		{ "verbose",		no_argument,		NULL, 'v' },
+		{ "cacert",		required_argument,	NULL, 'C' },
+		{ "insecure",		no_argument,		NULL, 'k' },
 		{ "compress",		no_argument,		NULL, 'z' },
 		{ "help",		no_argument,		NULL, 'h' },
 		{ "version",		no_argument,		NULL, 'V' },
@@ -1217,7 +1327,7 @@ parse_options(int argc, char **argv, struct options *o, struct ws_url *u)
 	memset(o, 0, sizeof(*o));
 	o->out = OUT_HEX;
 	o->timeout = 10;
-	while ((ch = getopt_long(argc, argv, "1:br:o:H:p:t:vzhV", longopts,
+	while ((ch = getopt_long(argc, argv, "1:br:o:H:p:t:kvzhV", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
 		case '1':
@@ -1274,6 +1384,12 @@ parse_options(int argc, char **argv, struct options *o, struct ws_url *u)
 		case 'z':
 			o->compress = 1;
 			break;
+		case 'C':
+			o->cacert = optarg;
+			break;
+		case 'k':
+			o->insecure = 1;
+			break;
 		case 'h':
 			usage(0);
 		case 'V':
@@ -1289,10 +1405,6 @@ parse_options(int argc, char **argv, struct options *o, struct ws_url *u)
 		usage_error("%s", argc == 0 ? "no URL" : "one URL only");
 	if (ws_url_parse(argv[0], u, err, sizeof(err)) != 0)
 		usage_error("%s", err);
-	if (u->tls) {
-		say("wss:// is not supported yet (no TLS in this build)");
-		exit(EX_USAGE);
-	}
 	if (o->once != NULL && o->raw > 0)
 		usage_error("--once and --raw cannot be used together");
 	if (o->once != NULL && !o->binary && !utf8_ok(o->once))
@@ -1408,6 +1520,16 @@ client_main(int argc, char **argv)
 		goto out;
 	}
 
+	if (c->url.tls) {
+		char err[512];
+
+		if ((c->tls_ctx = tls_client_ctx(opt.cacert, !opt.insecure,
+		    err, sizeof(err))) == NULL) {
+			say("TLS: %s", err);
+			c->status = EX_IO;
+			goto out;
+		}
+	}
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
@@ -1440,6 +1562,7 @@ out:
 		event_base_free(c->base);
 	if (c->res != NULL)
 		freeaddrinfo(c->res);
+	SSL_CTX_free(c->tls_ctx);
 	ws_conn_free(c->ws);
 	free(c->ibuf);
 	free(c->sbuf);

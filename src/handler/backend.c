@@ -20,9 +20,11 @@
 #include <string.h>
 
 #include <openssl/evp.h>
+#include <openssl/ssl.h>
 
 #include "handler/handler.h"
 #include "net/session.h"
+#include "net/tls.h"
 #include "net/upstream.h"
 #include "utf8.h"
 
@@ -37,7 +39,12 @@ struct backend_conf {
 	int mode;
 	long long connect_timeout;
 	long long max_line;
+	int tls;
+	char *tls_ca;
+	char *tls_server_name;
+	int tls_verify;
 	struct upstream_addr addr;
+	struct upstream_tls utls;	/* with tls: the context and name */
 };
 
 static const char *const mode_choices[] = { "binary", "text", "line",
@@ -53,6 +60,12 @@ static const struct opt backend_opts[] = {
 	    BK(connect_timeout), 0, "seconds" },
 	{ "max_line", OPT_INT, 1, 1LL << 30, 65536, NULL, NULL, BK(max_line),
 	    0, "bytes" },
+	{ "tls", OPT_BOOL, 0, 1, 0, NULL, NULL, BK(tls), 0, NULL },
+	{ "tls_ca", OPT_STRING, 0, 0, 0, NULL, NULL, BK(tls_ca), 0, NULL },
+	{ "tls_server_name", OPT_STRING, 0, 0, 0, NULL, NULL,
+	    BK(tls_server_name), 0, NULL },
+	{ "tls_verify", OPT_BOOL, 0, 1, 1, NULL, NULL, BK(tls_verify), 0,
+	    NULL },
 	{ NULL, 0, 0, 0, 0, NULL, NULL, 0, 0, NULL }
 };
 
@@ -73,7 +86,36 @@ backend_conf_check(void *conf, char *err, size_t errlen, const char **key)
 	struct backend_conf *c = conf;
 
 	*key = "backend";
-	return upstream_addr_parse(c->backend, &c->addr, err, errlen);
+	if (upstream_addr_parse(c->backend, &c->addr, err, errlen) != 0)
+		return -1;
+	if (!c->tls) {
+		*key = c->tls_ca != NULL ? "tls_ca" : "tls_server_name";
+		if (c->tls_ca == NULL && c->tls_server_name == NULL)
+			return 0;
+		snprintf(err, errlen, "'%s' needs 'tls = true'", *key);
+		return -1;
+	}
+	c->utls.name = c->tls_server_name != NULL ? c->tls_server_name :
+	    c->addr.host;
+	c->utls.verify = c->tls_verify;
+	if (*c->utls.name == '\0' && c->tls_verify) {
+		*key = "tls";
+		snprintf(err, errlen, "a Unix socket backend over TLS needs "
+		    "'tls_server_name' (or 'tls_verify = false')");
+		return -1;
+	}
+	*key = "tls_ca";
+	c->utls.ctx = tls_client_ctx(c->tls_ca, c->tls_verify, err, errlen);
+	return c->utls.ctx != NULL ? 0 : -1;
+}
+
+static void
+backend_conf_free(void *conf)
+{
+	struct backend_conf *c = conf;
+
+	SSL_CTX_free(c->utls.ctx);
+	c->utls.ctx = NULL;
 }
 
 static int
@@ -262,7 +304,8 @@ backend_start(struct session *s)
 		free(r);
 		return 503;
 	}
-	r->u = upstream_connect(s, &r->c->addr, (int)r->c->connect_timeout,
+	r->u = upstream_connect(s, &r->c->addr, r->c->tls ? &r->c->utls :
+	    NULL, (int)r->c->connect_timeout,
 	    (size_t)r->l->output_low, &relay_cbs, r, err, sizeof(err));
 	if (r->u == NULL) {
 		free(r);
@@ -353,6 +396,6 @@ backend_end(struct session *s)
 
 const struct handler handler_backend = {
 	"backend", backend_opts, sizeof(struct backend_conf),
-	backend_conf_check, NULL,
+	backend_conf_check, backend_conf_free,
 	backend_start, backend_message, backend_drained, backend_end
 };

@@ -11,6 +11,17 @@
  * read, or of the loop iteration for output caused by other connections;
  * the write event is armed only while the socket is full.
  *
+ * TLS: a session on a TLS listener has an SSL object over the same
+ * socket, and the few places that read or write go through io_read(),
+ * io_write() and io_writev(), which take OpenSSL's path when s->ssl is
+ * set (one predictable test on the cleartext path).  The handshake
+ * happens inside the first reads, under the handshake timeout.  The
+ * output a read produces is staged and written with one SSL_write, so
+ * small messages share a record; each SSL_write sends one record at
+ * most (SSL_MODE_ENABLE_PARTIAL_WRITE), and a record refused by a full
+ * socket is retried from the output queue, which starts with the same
+ * bytes (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER).
+ *
  * A session moves through phases:
  *   HANDSHAKE  reading the upgrade request
  *   PENDING    routed; the handler decides (e.g. a backend connects)
@@ -44,6 +55,9 @@
 #include <event2/event_struct.h>
 #include <event2/listener.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "config.h"
 #include "frame.h"
 #include "handler/handler.h"
@@ -51,6 +65,7 @@
 #include "net/net_int.h"
 #include "net/server.h"
 #include "net/session.h"
+#include "net/tls.h"
 #include "ws.h"
 
 enum phase {
@@ -86,6 +101,12 @@ enum phase {
 #define PENDING_MAX 3600
 /* Payloads from this size are written at once when nothing is queued. */
 #define DIRECT_WRITE (8 * 1024)
+/* The largest TLS record's payload: what one SSL_write sends at most. */
+#define TLS_RECORD (16 * 1024)
+
+/* session.tls_failed */
+#define TLS_FAILED		1
+#define TLS_PLAIN_HTTP		2	/* an HTTP request on a TLS port */
 
 struct listener {
 	TAILQ_ENTRY(listener) entry;
@@ -95,6 +116,8 @@ struct listener {
 	char *address;
 	long long port;
 	char *path;
+	SSL_CTX *tls;		/* NULL: cleartext */
+	SSL_CTX *next_tls;	/* server_reload(): the new one */
 	char name[128];
 };
 
@@ -127,6 +150,7 @@ struct session {
 	uint64_t msgs_out;
 	uint64_t dropped;
 	int fd;
+	SSL *ssl;		/* NULL: cleartext */
 	unsigned paused;
 	uint8_t phase;
 	uint8_t reading;	/* rev is added */
@@ -139,6 +163,10 @@ struct session {
 	uint8_t by_peer;	/* the peer started the close */
 	uint8_t shut;		/* FLUSH: our side is shut down */
 	uint8_t peer_eof;	/* FLUSH: the peer's side is */
+	uint8_t tls_rw;		/* TLS_READ_WANTS_WRITE, ... */
+	uint8_t tls_up;		/* the TLS handshake is done */
+	uint8_t tls_failed;	/* TLS_FAILED, TLS_PLAIN_HTTP; s->reason
+				   says why (a static string) */
 	char peer[64];
 };
 
@@ -157,6 +185,7 @@ struct server {
 	struct event *shutdown_timer;
 	uint8_t *rbuf;
 	uint8_t *wbuf;		/* output of the session being read */
+	uint8_t *tlsbuf;	/* TLS: a record gathered from pieces */
 	size_t wlen;
 	struct session *cur;	/* the session being read, or NULL */
 	long long now;		/* mono_now(), refreshed per read and tick */
@@ -288,6 +317,169 @@ session_is_open(const struct session *s)
 	return s->phase == PH_OPEN;
 }
 
+/* ----------------------------------------------------------- transport */
+
+/*
+ * An SSL call on s made no progress: tls_stalled(), and after a TLS
+ * error, why in s->reason (a static string) and s->tls_failed.
+ */
+static ssize_t
+tls_stall(struct session *s, int writing)
+{
+	unsigned long e;
+	ssize_t r;
+	long v;
+	int rw = s->tls_rw;
+
+	r = tls_stalled(s->ssl, writing, &rw);
+	s->tls_rw = (uint8_t)rw;
+	if (r == 0 || errno != EPROTO)
+		return r;
+	e = ERR_peek_error();
+	s->tls_failed = TLS_FAILED;
+	if (ERR_GET_LIB(e) == ERR_LIB_SSL &&
+	    (ERR_GET_REASON(e) == SSL_R_HTTP_REQUEST ||
+	    ERR_GET_REASON(e) == SSL_R_HTTPS_PROXY_REQUEST))
+		s->tls_failed = TLS_PLAIN_HTTP;
+	else if (s->reason == NULL) {
+		v = SSL_get_verify_result(s->ssl);
+		s->reason = v != X509_V_OK ? X509_verify_cert_error_string(v) :
+		    ERR_reason_error_string(e);
+		if (s->reason == NULL)
+			s->reason = "unknown error";
+	}
+	ERR_clear_error();
+	errno = EPROTO;
+	return -1;
+}
+
+/* Read what the socket and OpenSSL hold, up to len bytes. */
+static ssize_t
+tls_read(struct session *s, uint8_t *buf, size_t len)
+{
+	size_t got = 0, n;
+	ssize_t r = 0;
+
+	if (s->tls_failed) {
+		errno = EPROTO;
+		return -1;
+	}
+	s->tls_rw &= ~TLS_READ_WANTS_WRITE;
+	while (got < len) {
+		if (SSL_read_ex(s->ssl, buf + got, len - got, &n) != 1) {
+			r = tls_stall(s, 0);
+			break;
+		}
+		got += n;
+	}
+	if (!s->tls_up && SSL_is_init_finished(s->ssl)) {
+		s->tls_up = 1;
+		s->srv->stats.tls_handshakes++;
+	}
+	/* What was read comes first; an end or an error comes again. */
+	return got > 0 ? (ssize_t)got : r;
+}
+
+/* Write len bytes of p, a record at a time, as far as the socket takes. */
+static ssize_t
+tls_write(struct session *s, const void *p, size_t len)
+{
+	size_t done = 0, n;
+
+	if (s->tls_failed) {
+		errno = EPROTO;
+		return -1;
+	}
+	s->tls_rw &= ~TLS_WRITE_WANTS_READ;
+	while (done < len) {
+		if (SSL_write_ex(s->ssl, (const uint8_t *)p + done, len - done,
+		    &n) != 1) {
+			if (done == 0)
+				return tls_stall(s, 1);
+			(void)tls_stall(s, 1);
+			break;
+		}
+		done += n;
+	}
+	return (ssize_t)done;
+}
+
+/*
+ * writev() of a frame header and its payload: the header goes in the
+ * same record as the start of the payload.  A record refused by the
+ * socket is retried with the same first bytes from the output queue.
+ */
+static ssize_t
+tls_writev(struct session *s, const struct iovec *iov)
+{
+	size_t h = iov[0].iov_len, k;
+	ssize_t w, w2;
+
+	k = iov[1].iov_len < TLS_RECORD - h ? iov[1].iov_len : TLS_RECORD - h;
+	memcpy(s->srv->tlsbuf, iov[0].iov_base, h);
+	memcpy(s->srv->tlsbuf + h, iov[1].iov_base, k);
+	if ((w = tls_write(s, s->srv->tlsbuf, h + k)) < (ssize_t)(h + k) ||
+	    k == iov[1].iov_len)
+		return w;
+	w2 = tls_write(s, (const uint8_t *)iov[1].iov_base + k,
+	    iov[1].iov_len - k);
+	return w2 > 0 ? w + w2 : w;
+}
+
+/* read(), write(), writev() of 2 pieces: for both kinds of session. */
+static inline ssize_t
+io_read(struct session *s, uint8_t *buf, size_t len)
+{
+	if (s->ssl == NULL)
+		return read(s->fd, buf, len);
+	return tls_read(s, buf, len);
+}
+
+static inline ssize_t
+io_write(struct session *s, const void *p, size_t len)
+{
+	if (s->ssl == NULL)
+		return write(s->fd, p, len);
+	return tls_write(s, p, len);
+}
+
+static inline ssize_t
+io_writev(struct session *s, const struct iovec *iov)
+{
+	if (s->ssl == NULL)
+		return writev(s->fd, iov, 2);
+	return tls_writev(s, iov);
+}
+
+/*
+ * TLS: write the queue.  Each call passes at least a record's worth (or
+ * all that is queued), gathered if the queue is in small pieces, so a
+ * retried record finds its bytes at the start.  Returns what
+ * evbuffer_write() would.
+ */
+static int
+tls_flush_out(struct session *s)
+{
+	struct evbuffer_iovec v;
+	size_t left = evbuffer_get_length(s->out), want;
+	const uint8_t *p;
+	ssize_t n;
+
+	want = left < TLS_RECORD ? left : TLS_RECORD;
+	if (evbuffer_peek(s->out, -1, NULL, &v, 1) < 1)
+		return 0;
+	if (v.iov_len >= want) {
+		p = v.iov_base;
+		want = v.iov_len;
+	} else if ((p = evbuffer_pullup(s->out, (ssize_t)want)) == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	if ((n = tls_write(s, p, want)) > 0)
+		evbuffer_drain(s->out, (size_t)n);
+	return (int)n;
+}
+
 /* Bytes of s's output in the write-through buffer. */
 static size_t
 staged(const struct session *s)
@@ -380,7 +572,7 @@ write_staged(struct session *s)
 	if (len == 0 || s->phase == PH_DEAD)
 		return;
 	if (s->out == NULL || evbuffer_get_length(s->out) == 0) {
-		w = write(s->fd, srv->wbuf, len);
+		w = io_write(s, srv->wbuf, len);
 		if (w < 0)
 			w = 0;	/* flush() meets and reports real errors */
 	}
@@ -406,7 +598,7 @@ flush_ws(struct session *s)
 
 	while ((p = ws_output(s->ws, &n)) != NULL) {
 		if (s->srv->cur != s && session_output_pending(s) == 0 &&
-		    (w = write(s->fd, p, n)) > 0) {
+		    (w = io_write(s, p, n)) > 0) {
 			ws_output_consume(s->ws, (size_t)w);
 			s->bytes_out += (size_t)w;
 			continue;
@@ -451,7 +643,7 @@ session_resume(struct session *s, unsigned why)
 	reading(s, 1);
 	/* Input may wait in the buffer already: parse it soon, from the
 	   event loop rather than from inside the caller. */
-	if (s->ilen > s->ioff)
+	if (s->ilen > s->ioff || (s->ssl != NULL && SSL_has_pending(s->ssl)))
 		event_active(&s->rev, EV_READ, 0);
 }
 
@@ -500,7 +692,7 @@ session_send(struct session *s, int binary, const void *data, size_t len,
 		iov[0].iov_len = (size_t)h;
 		iov[1].iov_base = (void *)(uintptr_t)data;
 		iov[1].iov_len = len;
-		w = writev(s->fd, iov, 2);
+		w = io_writev(s, iov);
 		if (w < 0)
 			w = 0;	/* the write event reports real errors */
 		if ((size_t)w == (size_t)h + len)
@@ -618,6 +810,12 @@ linger(struct session *s)
 	if (s->shut)
 		return;
 	s->shut = 1;
+	/* close_notify, if the socket takes it now; WebSocket's own close
+	   came before, so nothing depends on it. */
+	if (s->ssl != NULL && s->tls_up && !s->tls_failed) {
+		(void)SSL_shutdown(s->ssl);
+		ERR_clear_error();
+	}
 	if (shutdown(s->fd, SHUT_WR) != 0)
 		session_end(s, NULL);
 }
@@ -630,7 +828,7 @@ drain_input(struct session *s)
 
 	drop_input(s);
 	for (;;) {
-		n = read(s->fd, s->srv->rbuf, READ_BUF);
+		n = io_read(s, s->srv->rbuf, READ_BUF);
 		if (n > 0)
 			continue;
 		if (n < 0 && errno == EINTR)
@@ -991,9 +1189,43 @@ on_eof(struct session *s)
 		session_end(s, NULL);
 		return;
 	}
-	session_end(s, s->phase == PH_HANDSHAKE ?
-	    "peer left during the handshake" :
+	session_end(s, s->ssl != NULL && !s->tls_up ?
+	    "peer left during the TLS handshake" :
+	    s->phase == PH_HANDSHAKE ? "peer left during the handshake" :
 	    "peer closed the connection without a close frame");
+}
+
+/*
+ * The TLS layer failed (s->tls_failed).  A plain HTTP request gets a
+ * plain 400, as nginx answers it, and the connection closes like a
+ * refused handshake; any other failure ends the session (OpenSSL sent
+ * its alert).  Either is logged with the peer and the reason.
+ */
+static void
+tls_failure(struct session *s)
+{
+	static const char resp[] = "HTTP/1.1 400 Bad Request\r\n"
+	    "Content-Type: text/plain\r\n"
+	    "Content-Length: 38\r\n"
+	    "Connection: close\r\n\r\n"
+	    "plain HTTP request sent to a TLS port\n";
+
+	(void)ws_recv_eof(s->ws);
+	if (s->tls_failed != TLS_PLAIN_HTTP) {
+		if (!s->tls_up)
+			s->srv->stats.tls_handshake_failures++;
+		session_end(s, "TLS error");
+		return;
+	}
+	s->srv->stats.tls_plain_http++;
+	SSL_free(s->ssl);
+	s->ssl = NULL;
+	s->reason = "plain HTTP request sent to a TLS port";
+	if (emit(s, resp, sizeof(resp) - 1) != 0) {
+		session_end(s, "out of memory");
+		return;
+	}
+	begin_flush(s, NULL);
 }
 
 static void
@@ -1005,7 +1237,15 @@ on_io_read(evutil_socket_t fd, short what, void *arg)
 	ssize_t n;
 	int rounds;
 
+	(void)fd;
 	(void)what;
+	if (s->tls_rw & TLS_WRITE_WANTS_READ) {
+		/* SSL_write reads what it waits for itself. */
+		flush(s);
+		if (s->phase == PH_DEAD || (s->paused != 0 &&
+		    s->phase < PH_FLUSH))
+			return;
+	}
 	if (s->phase == PH_FLUSH) {
 		drain_input(s);
 		return;
@@ -1037,7 +1277,7 @@ on_io_read(evutil_socket_t fd, short what, void *arg)
 			buf = s->in + s->ilen;
 			room = s->icap - s->ilen;
 		}
-		n = read(fd, buf, room);
+		n = io_read(s, buf, room);
 		if (n == 0) {
 			on_eof(s);
 			goto out;
@@ -1047,6 +1287,10 @@ on_io_read(evutil_socket_t fd, short what, void *arg)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
+			if (s->tls_failed) {
+				tls_failure(s);
+				goto out;
+			}
 			s->reason = strerror(errno);
 			(void)ws_recv_eof(s->ws);
 			session_end(s, "read error");
@@ -1067,6 +1311,11 @@ on_io_read(evutil_socket_t fd, short what, void *arg)
 		if ((size_t)n < room)
 			break;		/* the socket is drained */
 	}
+	/* Four full buffers: OpenSSL may hold more, which no event
+	   announces. */
+	if (rounds == 4 && s->ssl != NULL && s->reading &&
+	    SSL_has_pending(s->ssl))
+		event_active(&s->rev, EV_READ, 0);
 out:
 	write_staged(s);
 	flush(s);
@@ -1086,21 +1335,38 @@ flush(struct session *s)
 	if (s->phase == PH_DEAD)
 		return;
 	while (s->out != NULL && (left = evbuffer_get_length(s->out)) > 0) {
-		n = evbuffer_write(s->out, s->fd);
+		n = s->ssl == NULL ? evbuffer_write(s->out, s->fd) :
+		    tls_flush_out(s);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK)
 				break;
+			if (s->tls_failed) {
+				tls_failure(s);
+				return;
+			}
 			(void)ws_recv_eof(s->ws);
 			session_end(s, "write error");
 			return;
 		}
-		if ((size_t)n < left)
+		if ((size_t)n < left && s->ssl == NULL)
 			break;
 	}
 	left = s->out != NULL ? evbuffer_get_length(s->out) : 0;
-	if (left > 0 && !s->writing) {
+	if (s->ssl != NULL && (s->tls_rw & TLS_WRITE_WANTS_READ)) {
+		/* Waiting to read, not to write: a write event would spin. */
+		if (s->writing) {
+			event_del(s->wev);
+			s->writing = 0;
+		}
+		if (!s->reading && s->phase < PH_DEAD) {
+			event_add(&s->rev, NULL);
+			s->reading = 1;
+		}
+		return;
+	}
+	if ((left > 0 || (s->tls_rw & TLS_READ_WANTS_WRITE)) && !s->writing) {
 		if (s->wev == NULL)
 			s->wev = event_new(s->srv->base, s->fd,
 			    EV_WRITE | EV_PERSIST, on_writable, s);
@@ -1110,7 +1376,8 @@ flush(struct session *s)
 		}
 		event_add(s->wev, NULL);
 		s->writing = 1;
-	} else if (left == 0 && s->writing) {
+	} else if (left == 0 && s->writing &&
+	    !(s->tls_rw & TLS_READ_WANTS_WRITE)) {
 		event_del(s->wev);
 		s->writing = 0;
 	}
@@ -1133,9 +1400,18 @@ flush(struct session *s)
 static void
 on_writable(evutil_socket_t fd, short what, void *arg)
 {
-	(void)fd;
+	struct session *s = arg;
+
 	(void)what;
-	flush(arg);
+	if (s->tls_rw & TLS_READ_WANTS_WRITE) {
+		/* SSL_read had something to send (a handshake flight, a
+		   ticket): read again, which sends it.  A paused session
+		   sends it with its next read or write. */
+		s->tls_rw &= ~TLS_READ_WANTS_WRITE;
+		on_io_read(fd, EV_READ, s);
+		return;
+	}
+	flush(s);
 }
 
 static void
@@ -1229,6 +1505,18 @@ log_session(struct session *s)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	secs = (double)(now.tv_sec - s->start.tv_sec) +
 	    (double)(now.tv_nsec - s->start.tv_nsec) / 1e9;
+	if (s->tls_failed == TLS_FAILED) {
+		log_info("%s %s: TLS %s: %s after %.3fs", s->peer,
+		    s->path ? s->path : "-", s->tls_up ? "error" :
+		    "handshake failed", s->reason ? s->reason : "unknown",
+		    secs);
+		return;
+	}
+	if (s->tls_failed == TLS_PLAIN_HTTP) {
+		log_info("%s -: %s after %.3fs, HTTP 400", s->peer, s->reason,
+		    secs);
+		return;
+	}
 	if (ws_http_status(s->ws) >= 400 || (s->phase < PH_OPEN &&
 	    !s->started)) {
 		if (ws_http_status(s->ws) != 0)
@@ -1286,6 +1574,8 @@ session_free(struct session *s)
 		event_free(s->wev);
 	if (s->out != NULL)
 		evbuffer_free(s->out);
+	if (s->ssl != NULL)
+		SSL_free(s->ssl);
 	evutil_closesocket(s->fd);
 	ws_conn_free(s->ws);
 	config_unref(s->cfg);
@@ -1362,6 +1652,22 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	}
 	s->srv = srv;
 	s->fd = fd;
+	if (ls->tls != NULL) {
+		if ((s->ssl = SSL_new(ls->tls)) == NULL ||
+		    !SSL_set_fd(s->ssl, fd)) {
+			ERR_clear_error();
+			if (s->ssl != NULL)
+				SSL_free(s->ssl);
+			ws_conn_free(s->ws);
+			free(s);
+			evutil_closesocket(fd);
+			srv->stats.accept_errors++;
+			log_warnx("%s: out of memory for a new connection",
+			    ls->name);
+			return;
+		}
+		SSL_set_accept_state(s->ssl);
+	}
 	s->cfg = srv->cfg;
 	config_ref(s->cfg);
 	peer_name(sa, s->peer, sizeof(s->peer));
@@ -1411,6 +1717,8 @@ listener_free(struct listener *ls)
 		event_free(ls->retry);
 	if (ls->path != NULL)
 		(void)unlink(ls->path);
+	SSL_CTX_free(ls->tls);
+	SSL_CTX_free(ls->next_tls);
 	free(ls->address);
 	free(ls->path);
 	free(ls);
@@ -1536,14 +1844,38 @@ listener_is(const struct listener *ls, const struct listen_conf *lc)
 	    ls->port == lc->port;
 }
 
+static void
+free_ctxs(SSL_CTX **ctxs, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		SSL_CTX_free(ctxs[i]);
+	free(ctxs);
+}
+
 int
 server_reload(struct server *srv, struct config *cfg, char *err,
     size_t errlen)
 {
 	TAILQ_HEAD(, listener) keep, added;
 	struct listener *ls, *next;
+	SSL_CTX **ctxs;
 	size_t i;
 
+	/* Every certificate and key first: one that fails refuses the
+	   whole reload, and the running contexts stay. */
+	if ((ctxs = calloc(cfg->nlisteners + 1, sizeof(*ctxs))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < cfg->nlisteners; i++)
+		if (cfg->listeners[i].tls != NULL &&
+		    (ctxs[i] = tls_server_ctx(cfg->listeners[i].tls,
+		    cfg->file, err, errlen)) == NULL) {
+			free_ctxs(ctxs, i);
+			return -1;
+		}
 	TAILQ_INIT(&keep);
 	TAILQ_INIT(&added);
 	for (i = 0; i < cfg->nlisteners; i++) {
@@ -1555,6 +1887,8 @@ server_reload(struct server *srv, struct config *cfg, char *err,
 		if (ls != NULL) {
 			TAILQ_REMOVE(&srv->listeners, ls, entry);
 			TAILQ_INSERT_TAIL(&keep, ls, entry);
+			ls->next_tls = ctxs[i];
+			ctxs[i] = NULL;
 			continue;
 		}
 		TAILQ_FOREACH(ls, &keep, entry)
@@ -1570,13 +1904,20 @@ server_reload(struct server *srv, struct config *cfg, char *err,
 			}
 			while ((ls = TAILQ_FIRST(&keep)) != NULL) {
 				TAILQ_REMOVE(&keep, ls, entry);
+				SSL_CTX_free(ls->next_tls);
+				ls->next_tls = NULL;
 				TAILQ_INSERT_TAIL(&srv->listeners, ls, entry);
 			}
+			free_ctxs(ctxs, cfg->nlisteners);
 			return -1;
 		}
+		ls->next_tls = ctxs[i];
+		ctxs[i] = NULL;
 		TAILQ_INSERT_TAIL(&added, ls, entry);
-		log_info("listening on %s", ls->name);
+		log_info("listening on %s%s", ls->name, ls->next_tls != NULL ?
+		    " (TLS)" : "");
 	}
+	free_ctxs(ctxs, cfg->nlisteners);
 	for (ls = TAILQ_FIRST(&srv->listeners); ls != NULL; ls = next) {
 		next = TAILQ_NEXT(ls, entry);
 		log_info("no longer listening on %s", ls->name);
@@ -1585,6 +1926,13 @@ server_reload(struct server *srv, struct config *cfg, char *err,
 	}
 	TAILQ_CONCAT(&srv->listeners, &keep, entry);
 	TAILQ_CONCAT(&srv->listeners, &added, entry);
+	/* New handshakes use the new contexts; a connection keeps the one
+	   it started with (SSL objects hold a reference). */
+	TAILQ_FOREACH(ls, &srv->listeners, entry) {
+		SSL_CTX_free(ls->tls);
+		ls->tls = ls->next_tls;
+		ls->next_tls = NULL;
+	}
 	config_ref(cfg);
 	config_unref(srv->cfg);
 	srv->cfg = cfg;
@@ -1611,8 +1959,9 @@ server_new(struct event_base *base, struct config *cfg, char *err,
 	srv->tick = event_new(base, -1, EV_PERSIST, on_tick, srv);
 	srv->rbuf = malloc(READ_BUF);
 	srv->wbuf = malloc(WRITE_BUF);
+	srv->tlsbuf = malloc(TLS_RECORD);
 	if (srv->reaper == NULL || srv->flusher == NULL || srv->tick == NULL ||
-	    srv->rbuf == NULL || srv->wbuf == NULL) {
+	    srv->rbuf == NULL || srv->wbuf == NULL || srv->tlsbuf == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -1639,7 +1988,7 @@ fail:
 		event_free(srv->tick);
 	free(srv->rbuf);
 	free(srv->wbuf);
-	free(srv->wbuf);
+	free(srv->tlsbuf);
 	free(srv);
 	return NULL;
 }
@@ -1722,6 +2071,7 @@ server_free(struct server *srv)
 	event_free(srv->tick);
 	free(srv->rbuf);
 	free(srv->wbuf);
+	free(srv->tlsbuf);
 	config_unref(srv->cfg);
 	free(srv);
 }
@@ -1746,7 +2096,9 @@ server_log_stats(const struct server *srv)
 	log_info("stats: connections=%zu active=%zu accepted=%llu opened=%llu "
 	    "refused_http=%llu refused_full=%llu handshake_timeouts=%llu "
 	    "protocol_errors=%llu idle_timeouts=%llu ping_timeouts=%llu "
-	    "slow_closed=%llu dropped_messages=%llu accept_errors=%llu",
+	    "slow_closed=%llu dropped_messages=%llu accept_errors=%llu "
+	    "tls_handshakes=%llu tls_handshake_failures=%llu "
+	    "tls_plain_http=%llu",
 	    srv->nsessions, srv->nactive,
 	    (unsigned long long)st->accepted, (unsigned long long)st->opened,
 	    (unsigned long long)st->refused_http,
@@ -1757,5 +2109,8 @@ server_log_stats(const struct server *srv)
 	    (unsigned long long)st->ping_timeouts,
 	    (unsigned long long)st->slow_closed,
 	    (unsigned long long)st->dropped_messages,
-	    (unsigned long long)st->accept_errors);
+	    (unsigned long long)st->accept_errors,
+	    (unsigned long long)st->tls_handshakes,
+	    (unsigned long long)st->tls_handshake_failures,
+	    (unsigned long long)st->tls_plain_http);
 }

@@ -25,6 +25,9 @@ struct server_stats {
 	uint64_t slow_closed;		/* closed as slow consumers */
 	uint64_t dropped_messages;	/* skipped for slow consumers */
 	uint64_t accept_errors;
+	uint64_t tls_handshakes;	/* TLS handshakes completed */
+	uint64_t tls_handshake_failures;	/* incl. client certificates */
+	uint64_t tls_plain_http;	/* plain HTTP on a TLS port: 400 */
 };
 
 /*
@@ -37,7 +40,9 @@ struct server *server_new(struct event_base *base, struct config *cfg,
 /*
  * Serve new connections with cfg: opens listeners it adds, closes the
  * ones it drops.  Live connections keep the config they started with.
- * On failure (a listener cannot be opened) nothing changes: -1 and err.
+ * Certificates and keys are read again: new TLS handshakes use the new
+ * ones.  On failure (a listener cannot be opened, a certificate or a key
+ * cannot be used) nothing changes: -1 and err.
  */
 int server_reload(struct server *srv, struct config *cfg, char *err,
     size_t errlen);

@@ -16,9 +16,14 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "net/net_int.h"
+#include "net/tls.h"
 #include "net/upstream.h"
 
 /* Time given to a closed upstream to write what it still holds. */
@@ -30,6 +35,7 @@ struct upstream {
 	void *arg;
 	int connected;
 	int closing;
+	int tls;
 };
 
 int
@@ -105,11 +111,48 @@ upstream_addr_parse(const char *spec, struct upstream_addr *a, char *err,
 		snprintf(err, errlen, "\"%s\": %s", spec, gai_strerror(r));
 		return -1;
 	}
+	memcpy(a->host, host, hlen + 1);
 	memcpy(&a->ss, res->ai_addr, res->ai_addrlen);
 	a->len = res->ai_addrlen;
 	freeaddrinfo(res);
 	snprintf(a->name, sizeof(a->name), "%s", spec);
 	return 0;
+}
+
+/* Free u; over TLS, send close_notify first if the socket takes it. */
+static void
+upstream_free(struct upstream *u)
+{
+	if (u->tls && u->connected) {
+		(void)SSL_shutdown(bufferevent_openssl_get_ssl(u->bev));
+		ERR_clear_error();
+	}
+	bufferevent_free(u->bev);
+	free(u);
+}
+
+/* Why bev failed: TLS (the certificate's verification, else OpenSSL's
+   reason), or the socket. */
+static const char *
+failure(struct upstream *u, char *buf, size_t len)
+{
+	unsigned long e;
+	long v;
+
+	if (!u->tls)
+		return evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR());
+	v = SSL_get_verify_result(bufferevent_openssl_get_ssl(u->bev));
+	if (v != X509_V_OK)
+		snprintf(buf, len, "TLS: certificate verify failed: %s",
+		    X509_verify_cert_error_string(v));
+	else if ((e = bufferevent_get_openssl_error(u->bev)) != 0)
+		snprintf(buf, len, "TLS: %s", ERR_reason_error_string(e) ?
+		    ERR_reason_error_string(e) : "unknown error");
+	else
+		return evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR());
+	while (bufferevent_get_openssl_error(u->bev) != 0)
+		;
+	return buf;
 }
 
 static void
@@ -128,10 +171,8 @@ on_write(struct bufferevent *bev, void *arg)
 	struct upstream *u = arg;
 
 	if (u->closing) {
-		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
-			bufferevent_free(bev);
-			free(u);
-		}
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			upstream_free(u);
 		return;
 	}
 	if (u->cbs->drained != NULL)
@@ -142,13 +183,14 @@ static void
 on_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct upstream *u = arg;
+	char why[256];
 	int one = 1;
 
 	if (u->closing) {
 		if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR |
 		    BEV_EVENT_TIMEOUT)) {
-			bufferevent_free(bev);
-			free(u);
+			u->connected = 0;	/* no close_notify now */
+			upstream_free(u);
 		}
 		return;
 	}
@@ -164,18 +206,19 @@ on_event(struct bufferevent *bev, short what, void *arg)
 	} else if (what & BEV_EVENT_TIMEOUT) {
 		u->cbs->error(u->arg, !u->connected, 1, "timed out");
 	} else if (what & BEV_EVENT_ERROR) {
-		u->cbs->error(u->arg, !u->connected, 0,
-		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		u->cbs->error(u->arg, !u->connected, 0, failure(u, why,
+		    sizeof(why)));
 	}
 }
 
 struct upstream *
 upstream_connect(struct session *s, const struct upstream_addr *a,
-    int timeout, size_t low, const struct upstream_cbs *cbs, void *arg,
-    char *err, size_t errlen)
+    const struct upstream_tls *tls, int timeout, size_t low,
+    const struct upstream_cbs *cbs, void *arg, char *err, size_t errlen)
 {
 	struct upstream *u;
 	struct timeval tv = { timeout, 0 };
+	SSL *ssl = NULL;
 
 	if ((u = calloc(1, sizeof(*u))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -183,8 +226,30 @@ upstream_connect(struct session *s, const struct upstream_addr *a,
 	}
 	u->cbs = cbs;
 	u->arg = arg;
-	u->bev = bufferevent_socket_new(session_event_base(s), -1,
-	    BEV_OPT_CLOSE_ON_FREE);
+	if (tls != NULL) {
+		u->tls = 1;
+		char why[256];
+
+		if ((ssl = SSL_new(tls->ctx)) == NULL ||
+		    tls_client_name(ssl, tls->name, tls->verify) != 0) {
+			snprintf(err, errlen, "%s: TLS: %s", a->name,
+			    tls_error(NULL, why, sizeof(why)));
+			SSL_free(ssl);
+			free(u);
+			return NULL;
+		}
+		/* The bufferevent owns ssl once it exists. */
+		u->bev = bufferevent_openssl_socket_new(session_event_base(s),
+		    -1, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+		if (u->bev != NULL)
+			/* The backend may end without close_notify: an end
+			   like any other. */
+			bufferevent_openssl_set_allow_dirty_shutdown(u->bev, 1);
+		else
+			SSL_free(ssl);
+	} else
+		u->bev = bufferevent_socket_new(session_event_base(s), -1,
+		    BEV_OPT_CLOSE_ON_FREE);
 	if (u->bev == NULL) {
 		snprintf(err, errlen, "out of memory");
 		free(u);
@@ -289,8 +354,7 @@ upstream_close(struct upstream *u)
 	bufferevent_disable(u->bev, EV_READ);
 	if (!u->connected ||
 	    evbuffer_get_length(bufferevent_get_output(u->bev)) == 0) {
-		bufferevent_free(u->bev);
-		free(u);
+		upstream_free(u);
 		return;
 	}
 	bufferevent_setwatermark(u->bev, EV_WRITE, 0, 0);

@@ -13,11 +13,21 @@
 
 struct session;
 struct upstream;
+struct ssl_ctx_st;
 
 struct upstream_addr {
 	struct sockaddr_storage ss;
 	socklen_t len;
 	char name[128];
+	char host[256];		/* as written, without brackets; "" for unix: */
+};
+
+/* TLS to the backend: the context (src/net/tls.h), the name to send as
+   SNI and, with verify, to check the certificate against. */
+struct upstream_tls {
+	struct ssl_ctx_st *ctx;
+	const char *name;
+	int verify;
 };
 
 /* "host:port", "[v6]:port" or "unix:/path" (numeric or resolved once,
@@ -35,12 +45,14 @@ struct upstream_cbs {
 };
 
 /*
- * Start connecting; the callbacks report the outcome.  NULL and err if it
- * cannot even start.
+ * Start connecting, over TLS if tls is not NULL; the callbacks report the
+ * outcome (connected: after the TLS handshake, which timeout bounds too).
+ * NULL and err if it cannot even start.
  */
 struct upstream *upstream_connect(struct session *s,
-    const struct upstream_addr *a, int timeout, size_t low,
-    const struct upstream_cbs *cbs, void *arg, char *err, size_t errlen);
+    const struct upstream_addr *a, const struct upstream_tls *tls,
+    int timeout, size_t low, const struct upstream_cbs *cbs, void *arg,
+    char *err, size_t errlen);
 
 int upstream_write(struct upstream *u, const void *data, size_t len);
 size_t upstream_output_pending(const struct upstream *u);

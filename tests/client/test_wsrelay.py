@@ -28,6 +28,7 @@ import re
 import select
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -42,7 +43,7 @@ import websockets.legacy.server
 # The daemon suite's helpers, shared.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "daemon"))
-from daemonutil import free_port  # noqa: E402
+from daemonutil import PKI, free_port  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WSRELAY = os.path.abspath(os.environ.get("WSRELAY") or
@@ -137,8 +138,9 @@ class Servers:
     (a dict) in self.records; every handshake request's path is appended to
     self.requests."""
 
-    def __init__(self, compression=None):
+    def __init__(self, compression=None, ssl=None):
         self.compression = compression
+        self.ssl = ssl              # the websockets server over TLS
         self.records = queue.Queue()
         self.requests = []
         self.loop = asyncio.new_event_loop()
@@ -173,7 +175,7 @@ class Servers:
             select_subprotocol=lambda client, server: next(
                 (p for p in server if p in client), None),
             compression=self.compression, max_size=None, max_queue=None,
-            ping_interval=None, close_timeout=5)
+            ping_interval=None, close_timeout=5, ssl=self.ssl)
         self.port = self.ws_server.sockets[0].getsockname()[1]
         self.raw_server = await asyncio.start_server(
             self._raw_handler, "127.0.0.1", 0)
@@ -197,8 +199,9 @@ class Servers:
             if not self.thread.is_alive():
                 self.loop.close()
 
-    def url(self, path):
-        return "ws://127.0.0.1:%d%s" % (self.port, path)
+    def url(self, path, host="127.0.0.1"):
+        return "%s://%s:%d%s" % ("wss" if self.ssl else "ws", host,
+                                 self.port, path)
 
     def raw_url(self, path):
         return "ws://127.0.0.1:%d%s" % (self.raw_port, path)
@@ -933,10 +936,6 @@ class TestExitStatus(ClientTestCase):
         """A CR LF inside -H would smuggle a second header line."""
         self._usage(["-H", "X-A: a\r\nX-B: b", self.srv.url("/echo")])
 
-    def test_exit2_wss(self):
-        r = self._usage(["wss://127.0.0.1:%d/echo" % self.srv.port])
-        self.assertIn("wss://", r.err)
-
     # ---------------------------------------------------------------- 3
     def test_exit3_forbidden(self):
         r = self.run_client([self.srv.url("/forbidden")], "hi\n")
@@ -1056,6 +1055,89 @@ class TestExitStatus(ClientTestCase):
         # The client words it "closed before a reply: 4000 custom" here.
         self.assertRegex(r.err, r"(?m)^wsrelay: closed\b.*: 4000 custom$")
         self.assertEqual(r.out, b"")
+
+
+# ======================================================================= wss
+class TestTls(ClientTestCase):
+    """wss:// against a python3-websockets server whose certificate (for
+    a.test and 127.0.0.1) comes from a CA made by the test."""
+
+    def setUp(self):
+        self.pki = PKI()
+        self.addCleanup(self.pki.cleanup)
+        self.ca = self.pki.ca("ca")
+        self.pki.ca("other")
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(*self.pki.issue("srv", "ca", "a.test",
+                                            dns=["a.test"],
+                                            ips=["127.0.0.1"]))
+        self.srv = Servers(ssl=ctx)
+        self.addCleanup(self.srv.stop)
+
+    def test_cacert(self):
+        r = self.run_client(["--cacert", self.ca, self.srv.url("/echo")],
+                            "hello\nw\u00f6rld\n")
+        self.assertStatus(r, 0)
+        self.assertEqual(r.text, "hello\nw\u00f6rld\n")
+        self.assertEqual(self.srv.record()["messages"],
+                         ["hello", "w\u00f6rld"])
+
+    def test_large_raw(self):
+        data = os.urandom(1 << 20)
+        r = self.run_client(["--cacert", self.ca, "-r", "65536", "-o", "raw",
+                             self.srv.url("/echo")], data)
+        self.assertStatus(r, 0)
+        self.assertEqual(r.out, data)
+
+    def test_verbose_names_tls(self):
+        r = self.run_client(["-v", "--cacert", self.ca,
+                             self.srv.url("/echo")], "x\n")
+        self.assertStatus(r, 0)
+        self.assertRegex(r.err, r"wsrelay: TLS: TLSv1\.[23], ")
+
+    def test_system_store_refuses(self):
+        r = self.run_client([self.srv.url("/echo")], "hello\n")
+        self.assertStatus(r, 1)
+        self.assertIn("TLS: certificate verify failed", r.err)
+        self.assertEqual(r.out, b"")
+
+    def test_wrong_ca_refuses(self):
+        r = self.run_client(["--cacert", self.pki.path("other.pem"),
+                             self.srv.url("/echo")], "hello\n")
+        self.assertStatus(r, 1)
+        self.assertIn("TLS: certificate verify failed: unable to get local "
+                      "issuer certificate", r.err)
+
+    def test_hostname_checked(self):
+        # The certificate is for a.test and 127.0.0.1, not localhost.
+        r = self.run_client(["--cacert", self.ca,
+                             self.srv.url("/echo", "localhost")], "hi\n")
+        self.assertStatus(r, 1)
+        self.assertIn("TLS: certificate verify failed: hostname mismatch",
+                      r.err)
+
+    def test_insecure(self):
+        r = self.run_client(["--insecure", self.srv.url("/echo")], "hi\n")
+        self.assertStatus(r, 0)
+        self.assertEqual(r.text, "hi\n")
+        r = self.run_client(["-k", self.srv.url("/echo", "localhost")],
+                            "hi\n")
+        self.assertStatus(r, 0)
+
+    def test_cacert_unreadable(self):
+        missing = os.path.join(self.pki.dir, "nope.pem")
+        r = self.run_client(["--cacert", missing, self.srv.url("/echo")],
+                            "hi\n")
+        self.assertStatus(r, 1)
+        self.assertIn('"%s": No such file or directory' % missing, r.err)
+
+    def test_plain_server_is_not_tls(self):
+        plain = Servers()
+        self.addCleanup(plain.stop)
+        r = self.run_client(["--cacert", self.ca, "wss://127.0.0.1:%d/echo"
+                             % plain.port], "hi\n")
+        self.assertStatus(r, 1)
+        self.assertIn("TLS: ", r.err)
 
 
 if __name__ == "__main__":

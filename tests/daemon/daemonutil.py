@@ -59,12 +59,74 @@ def wait_until(pred, timeout, what, interval=0.02):
         time.sleep(interval)
 
 
-def config_text(port, routes, limits="", log_level="info"):
-    """A whole configuration: one listener on 127.0.0.1:port."""
+def config_text(port, routes, limits="", log_level="info", tls=None):
+    """A whole configuration: one listener on 127.0.0.1:port, with the
+    text of a tls group ("certificate = ...; key = ...;") if tls."""
+    listener = "address = \"127.0.0.1\"; port = %d;" % port
+    if tls is not None:
+        listener += " tls = { %s };" % tls
     return ("log = { level = \"%s\"; target = \"stderr\"; };\n"
-            "listen = ( { address = \"127.0.0.1\"; port = %d; } );\n"
+            "listen = ( { %s } );\n"
             "limits = { %s };\n"
-            "routes = (\n%s\n);\n" % (log_level, port, limits, routes))
+            "routes = (\n%s\n);\n" % (log_level, listener, limits, routes))
+
+
+class PKI:
+    """Test certificates, made with the openssl command in a temporary
+    folder: a CA (or several) and certificates it signs.  Elliptic-curve
+    keys, valid for two days.  cleanup() removes the folder."""
+
+    def __init__(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="wsrelayd-pki-")
+        self.dir = self.tmp.name
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def _openssl(self, *args):
+        p = subprocess.run(["openssl"] + list(args), cwd=self.dir,
+                           stdin=subprocess.DEVNULL, capture_output=True,
+                           timeout=IO_TIMEOUT, text=True)
+        if p.returncode != 0:
+            raise AssertionError("openssl %s failed: %s"
+                                 % (" ".join(args), p.stderr))
+
+    def ca(self, name):
+        """A self-signed CA: name.pem and name.key; the .pem path."""
+        self._openssl("req", "-x509", "-newkey", "ec", "-pkeyopt",
+                      "ec_paramgen_curve:P-256", "-nodes",
+                      "-keyout", name + ".key", "-out", name + ".pem",
+                      "-days", "2", "-subj", "/CN=wsrelayd test %s" % name,
+                      "-addext", "basicConstraints=critical,CA:TRUE",
+                      "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        return self.path(name + ".pem")
+
+    def issue(self, name, ca, cn, dns=(), ips=(), client=False):
+        """A certificate for cn signed by CA ca (its name): (pem, key)."""
+        sans = ["DNS:%s" % d for d in dns] + ["IP:%s" % i for i in ips]
+        with open(self.path(name + ".ext"), "w") as f:
+            if sans:
+                f.write("subjectAltName=%s\n" % ",".join(sans))
+            f.write("extendedKeyUsage=%s\n"
+                    % ("clientAuth" if client else "serverAuth"))
+            f.write("basicConstraints=CA:FALSE\n")
+        self._openssl("req", "-new", "-newkey", "ec", "-pkeyopt",
+                      "ec_paramgen_curve:P-256", "-nodes",
+                      "-keyout", name + ".key", "-out", name + ".csr",
+                      "-subj", "/CN=%s" % cn)
+        self._openssl("x509", "-req", "-in", name + ".csr",
+                      "-CA", ca + ".pem", "-CAkey", ca + ".key",
+                      "-CAcreateserial", "-days", "2", "-out", name + ".pem",
+                      "-extfile", name + ".ext")
+        return self.path(name + ".pem"), self.path(name + ".key")
+
+    def cleanup(self):
+        self.tmp.cleanup()
+
+
+def tls_conf(cert, key, extra=""):
+    """The inside of a tls group with one certificate."""
+    return 'certificate = "%s"; key = "%s"; %s' % (cert, key, extra)
 
 
 class Daemon:
@@ -91,8 +153,8 @@ class Daemon:
             f.write(text)
         os.replace(tmp, self.conf)
 
-    def url(self, path):
-        return "ws://127.0.0.1:%d%s" % (self.port, path)
+    def url(self, path, scheme="ws"):
+        return "%s://127.0.0.1:%d%s" % (scheme, self.port, path)
 
     def log(self):
         try:
@@ -286,6 +348,25 @@ def connect_raw(port, rcvbuf=None):
     s.settimeout(IO_TIMEOUT)
     s.connect(("127.0.0.1", port))
     return s
+
+
+def until_eof(port, data):
+    """Send data on a new connection and read until the server ends it
+    (EOF or reset, each wait bounded): the bytes read."""
+    s = connect_raw(port)
+    got = b""
+    try:
+        s.sendall(data)
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+    except ConnectionResetError:
+        pass
+    finally:
+        s.close()
+    return got
 
 
 def parse_http_head(data):

@@ -11,4 +11,4 @@ here=$(cd "$(dirname "$0")" && pwd) || exit 99
 . "$here/../pyenv.sh"
 need_binary WSRELAYD wsrelayd
 cd "$here" || exit 99
-"$python" -B -m unittest -v test_daemon
+"$python" -B -m unittest -v test_daemon test_tls

@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import stat
 import struct
 import subprocess
@@ -24,7 +25,7 @@ import websockets
 from daemonutil import (IO_TIMEOUT, TOP_SRCDIR, WSRELAYD, DaemonTestCase,
                         RawWS, arun, bounded, config_text, frame, free_port,
                         http_exchange, start_class_daemon, stop_class_daemon,
-                        upgrade_request)
+                        until_eof, upgrade_request)
 
 CLOSE = 0x8
 PING = 0x9
@@ -80,6 +81,57 @@ def pattern_text(n):
 
 def pattern_bytes(n):
     return bytes((i * 31 + 7) & 0xff for i in range(n))
+
+
+def check_backpressure(tc, port, ssl=None, server_hostname=None):
+    """The client sends far more than any buffers hold and reads nothing:
+    the daemon must stop reading it (its own output is over the high
+    watermark) instead of queueing without bound; once the client reads,
+    every message comes back, in order.  ssl: over TLS with that context.
+    """
+    n, size = backpressure_count(), 16384
+
+    async def go():
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
+        sock.settimeout(IO_TIMEOUT)
+        sock.connect(("127.0.0.1", port))
+        sock.setblocking(False)
+        r, w = await bounded(asyncio.open_connection(
+            sock=sock, ssl=ssl, server_hostname=server_hostname))
+        req, _ = upgrade_request(port, "/echo")
+        w.write(req)
+        head = await bounded(r.readuntil(b"\r\n\r\n"))
+        tc.assertTrue(head.startswith(b"HTTP/1.1 101 "), head)
+
+        async def writer():
+            for i in range(n):
+                w.write(frame(BINARY, struct.pack("!I", i) +
+                              pattern_bytes(size - 4)))
+                await w.drain()
+        wt = asyncio.ensure_future(writer())
+        # With backpressure the writer cannot finish until we read, so
+        # this wait can only make the test pass wrongly (on a machine so
+        # slow the writer is still busy), never fail wrongly.
+        done, _ = await asyncio.wait([wt], timeout=1.0)
+        blocked = wt not in done
+        body = pattern_bytes(size - 4)
+        for i in range(n):
+            hdr = await bounded(r.readexactly(4))
+            tc.assertEqual(hdr[:2], b"\x82\x7e")
+            ln = struct.unpack("!H", hdr[2:])[0]
+            tc.assertEqual(ln, size)
+            payload = await bounded(r.readexactly(ln))
+            tc.assertEqual(struct.unpack("!I", payload[:4])[0], i)
+            tc.assertTrue(payload[4:] == body)
+        await bounded(wt)
+        w.write(frame(CLOSE, struct.pack("!H", 1000)))
+        closing = await bounded(r.readexactly(4))
+        tc.assertEqual(closing, b"\x88\x02\x03\xe8")
+        w.close()
+        return blocked
+    tc.assertTrue(arun(go()), "the writer was never held back")
 
 
 # ------------------------------------------------------------------- echo
@@ -201,52 +253,7 @@ class EchoTest(DaemonTestCase):
             raw.close()
 
     def test_backpressure(self):
-        # The client sends far more than any buffers hold and reads
-        # nothing: the daemon must stop reading it (its own output is over
-        # the high watermark) instead of queueing without bound; once the
-        # client reads, every message comes back, in order.
-        n, size = backpressure_count(), 16384
-
-        async def go():
-            sock = socket.socket()
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 65536)
-            sock.settimeout(IO_TIMEOUT)
-            sock.connect(("127.0.0.1", self.d.port))
-            sock.setblocking(False)
-            r, w = await bounded(asyncio.open_connection(sock=sock))
-            req, _ = upgrade_request(self.d.port, "/echo")
-            w.write(req)
-            head = await bounded(r.readuntil(b"\r\n\r\n"))
-            self.assertTrue(head.startswith(b"HTTP/1.1 101 "), head)
-
-            async def writer():
-                for i in range(n):
-                    w.write(frame(BINARY, struct.pack("!I", i) +
-                                  pattern_bytes(size - 4)))
-                    await w.drain()
-            wt = asyncio.ensure_future(writer())
-            # With backpressure the writer cannot finish until we read, so
-            # this wait can only make the test pass wrongly (on a machine so
-            # slow the writer is still busy), never fail wrongly.
-            done, _ = await asyncio.wait([wt], timeout=1.0)
-            blocked = wt not in done
-            body = pattern_bytes(size - 4)
-            for i in range(n):
-                hdr = await bounded(r.readexactly(4))
-                self.assertEqual(hdr[:2], b"\x82\x7e")
-                ln = struct.unpack("!H", hdr[2:])[0]
-                self.assertEqual(ln, size)
-                payload = await bounded(r.readexactly(ln))
-                self.assertEqual(struct.unpack("!I", payload[:4])[0], i)
-                self.assertTrue(payload[4:] == body)
-            await bounded(wt)
-            w.write(frame(CLOSE, struct.pack("!H", 1000)))
-            closing = await bounded(r.readexactly(4))
-            self.assertEqual(closing, b"\x88\x02\x03\xe8")
-            w.close()
-            return blocked
-        self.assertTrue(arun(go()), "the writer was never held back")
+        check_backpressure(self, self.d.port)
 
     def test_close_handshake(self):
         async def go():
@@ -502,11 +509,15 @@ class SlowConsumerCloseTest(DaemonTestCase):
 # ---------------------------------------------------------------- backend
 
 class Backends:
-    """TCP services for the backend handler, on a thread's event loop."""
+    """TCP services for the backend handler, on a thread's event loop.
+    With an ssl context, "tlsecho" is the echo service over TLS."""
 
-    def __init__(self):
-        self.ports = {k: free_port() for k in ("echo", "line", "closer",
-                                               "reset", "junk")}
+    def __init__(self, ssl=None):
+        self.ssl = ssl
+        self.names = ["echo", "line", "closer", "reset", "junk"]
+        if ssl is not None:
+            self.names.append("tlsecho")
+        self.ports = {k: free_port() for k in self.names}
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self.error = None
@@ -568,16 +579,18 @@ class Backends:
         async def run(r, w):
             try:
                 await service(r, w)
-            except ConnectionError:
+            except (ConnectionError, ssl.SSLError):
                 w.close()
         return run
 
     async def _start(self):
         self.servers = []
-        for name in ("echo", "line", "closer", "reset", "junk"):
+        for name in self.names:
+            tls = name.startswith("tls")
             self.servers.append(await asyncio.start_server(
-                self.quiet(getattr(self, "_" + name)), "127.0.0.1",
-                self.ports[name]))
+                self.quiet(getattr(self, "_" + name[3 if tls else 0:])),
+                "127.0.0.1", self.ports[name],
+                ssl=self.ssl if tls else None))
 
     def _run(self):
         asyncio.set_event_loop(self.loop)
@@ -598,12 +611,33 @@ class Backends:
         self.thread.join(IO_TIMEOUT)
 
 
-class BackendTest(DaemonTestCase):
+class BackendsTestCase(DaemonTestCase):
+    """A class daemon whose routes lead to test services: cls.b."""
+
+    @classmethod
+    def start_with_backends(cls, make_routes, ssl=None):
+        """make_routes(ports) is the routes' text."""
+        cls.b = Backends(ssl)
+        try:
+            routes = make_routes(cls.b.ports)
+            start_class_daemon(cls, lambda port: config_text(port, routes))
+        except BaseException:
+            cls.b.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            stop_class_daemon(cls)
+        finally:
+            cls.b.stop()
+
+
+class BackendTest(BackendsTestCase):
     @classmethod
     def setUpClass(cls):
-        cls.b = Backends()
         dead = free_port()   # nothing listens there
-        routes = '''
+        cls.start_with_backends(lambda ports: '''
   { path = "/bin"; handler = "backend"; backend = "127.0.0.1:%(echo)d";
     mode = "binary"; },
   { path = "/text"; handler = "backend"; backend = "127.0.0.1:%(echo)d";
@@ -620,19 +654,7 @@ class BackendTest(DaemonTestCase):
     backend = "127.0.0.1:%(junk)d"; mode = "text"; },
   { path = "/junkline"; handler = "backend";
     backend = "127.0.0.1:%(junk)d"; mode = "line"; max_line = 1000; }
-''' % dict(cls.b.ports, dead=dead)
-        try:
-            start_class_daemon(cls, lambda port: config_text(port, routes))
-        except BaseException:
-            cls.b.stop()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            stop_class_daemon(cls)
-        finally:
-            cls.b.stop()
+''' % dict(ports, dead=dead))
 
     async def collect(self, ws, total):
         """Messages until their payloads add up to total bytes/chars."""
@@ -750,32 +772,19 @@ class BackendTest(DaemonTestCase):
 # ------------------------------------------------------------- handshakes
 
 
-class BackendModeBySubprotocolTest(DaemonTestCase):
+class BackendModeBySubprotocolTest(BackendsTestCase):
     """mode = "subprotocol": websockify's binary and base64, chosen by the
     client's subprotocol."""
 
     @classmethod
     def setUpClass(cls):
-        cls.b = Backends()
-        routes = '''
+        cls.start_with_backends(lambda ports: '''
   { path = "/vnc"; handler = "backend"; backend = "127.0.0.1:%(echo)d";
     mode = "subprotocol"; subprotocols = [ "binary", "base64" ];
     require_subprotocol = true; },
   { path = "/b64"; handler = "backend"; backend = "127.0.0.1:%(echo)d";
     mode = "base64"; }
-''' % cls.b.ports
-        try:
-            start_class_daemon(cls, lambda port: config_text(port, routes))
-        except BaseException:
-            cls.b.stop()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            stop_class_daemon(cls)
-        finally:
-            cls.b.stop()
+''' % ports)
 
     def roundtrip(self, path, offer, chunks, encode):
         async def go():
@@ -1019,17 +1028,8 @@ class TimeoutTest(DaemonTestCase):
     def test_handshake_timeout(self):
         before = self.d.stats()["handshake_timeouts"]
         req, _ = upgrade_request(self.d.port, "/idle")
-        s = socket.create_connection(("127.0.0.1", self.d.port), IO_TIMEOUT)
-        try:
-            s.settimeout(IO_TIMEOUT)
-            s.sendall(req[:20])          # never finished
-            try:
-                data = s.recv(4096)
-            except ConnectionResetError:
-                data = b""
-            self.assertEqual(data, b"")
-        finally:
-            s.close()
+        # A request never finished.
+        self.assertEqual(until_eof(self.d.port, req[:20]), b"")
         self.assertEqual(self.d.stats()["handshake_timeouts"], before + 1)
 
     def test_idle_timeout_1001(self):
