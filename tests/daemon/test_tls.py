@@ -92,7 +92,9 @@ class TlsEchoTest(TlsTestCase):
         extra = ('certificates = ( { certificate = "%s"; key = "%s"; } );'
                  % cls.b)
         start_class_daemon(cls, lambda port: config_text(
-            port, ECHO, tls=tls_conf(*cls.a, extra=extra)))
+            port, ECHO + ',\n  { path = "/z"; handler = "echo"; '
+            'compression = true; deflate_min_size = 0; }',
+            tls=tls_conf(*cls.a, extra=extra)))
 
     def test_echo_verified(self):
         ctx = client_ctx(self.pki)
@@ -100,6 +102,25 @@ class TlsEchoTest(TlsTestCase):
                          "h\u00e9llo")
         big = bytes(range(256)) * 4096      # 1 MiB: many records
         self.assertEqual(arun(wss_echo(self.d.port, ctx, big)), big)
+
+    def test_echo_compressed(self):
+        """permessage-deflate over TLS: the module compresses, the pump
+        ciphers what it wrote."""
+        async def go():
+            ws = await connect("wss://127.0.0.1:%d/z" % self.d.port,
+                               ssl=client_ctx(self.pki),
+                               compression="deflate")
+            try:
+                out = []
+                for m in ("x" * 100000, bytes(range(256)) * 1000, "\u00e9"):
+                    await bounded(ws.send(m))
+                    out.append(await recv(ws) == m)
+                return [e.name for e in ws.extensions], out
+            finally:
+                await close_all(ws)
+        ext, ok = arun(go())
+        self.assertEqual(ext, ["permessage-deflate"])
+        self.assertEqual(ok, [True, True, True])
 
     def test_wrong_ca_fails(self):
         with self.assertRaises(ssl.SSLCertVerificationError):
