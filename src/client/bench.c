@@ -14,6 +14,15 @@
  * only what a read leaves unparsed, whole frames are parsed in place, and
  * what a read produces is written once.
  *
+ * Every frame received goes through ws_recv(), which checks it as the
+ * client does (UTF-8 of text included).  The handshake and control frames
+ * (pongs, close replies) are sent by the module too; the data frames, all
+ * whole messages of one known shape, are built here with the module's frame
+ * codec (frame.h), a batch at a time into the connection's own send buffer:
+ * header, a mask key from a per-thread pool of RAND_bytes, masked payload.
+ * That buffer is written after the module's output, never inside a frame
+ * of it (conn_flush).
+ *
  * Output: a progress line per second on a terminal (stderr), then one
  * summary line of key=value pairs on stdout.  The exit status is 1 when a
  * connection failed or a message was wrong, lost or out of order.
@@ -40,6 +49,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/rand.h>
 
 #include "client/bench.h"
 #include "client/url.h"
@@ -50,6 +60,7 @@ enum mode { M_ECHO, M_BROADCAST, M_CONNECT };
 
 #define READ_BUF (256 * 1024)
 #define SEQ_LEN 16		/* hex sequence number + send time prefix */
+#define KEY_POOL 16384		/* mask key bytes drawn at a time */
 
 /* Latency histogram: 64 sub-buckets for each power of two of ns. */
 #define HB 64
@@ -95,8 +106,12 @@ struct conn {
 	size_t icap;
 	uint64_t next_seq;	/* echo: next to send; receiver: next due */
 	uint64_t ack_seq;	/* echo: next expected back */
-	uint64_t *sent_at;	/* echo: send times, ring of depth */
-	uint64_t unsent;	/* echo: first seq not yet written */
+	uint64_t *sent_at;	/* echo: send times, ring of w->ring */
+	uint64_t unsent;	/* echo: first seq not yet stamped */
+	uint8_t *ob;		/* data frames built here, sent after the */
+	size_t olen;		/* module's output: bytes [ooff, olen) */
+	size_t ooff;
+	size_t ocap;
 };
 
 struct stats {
@@ -121,6 +136,12 @@ struct worker {
 	int n;
 	uint8_t *rbuf;
 	uint8_t *payload;	/* template of a message */
+	uint8_t hdr[WS_FRAME_HEADER_MAX];	/* of every data frame */
+	size_t hlen;		/* without its mask key */
+	uint64_t ring;		/* echo send times, broadcast send times:
+				   slots, a power of two >= depth */
+	uint8_t keys[KEY_POOL];	/* mask keys */
+	size_t kpos;
 	int started;		/* connections started */
 	int connecting;		/* handshakes in progress */
 	volatile int measuring;	/* set by the main thread */
@@ -132,6 +153,7 @@ struct worker {
 	uint64_t low;		/* next_seq of the slowest receiver */
 	int at_low;		/* receivers at it; 0: scan again */
 	int total;		/* connections of this worker that must open */
+	uint64_t *bsent;	/* broadcast: send time of seq, ring */
 	uint64_t now;		/* the time of the read being parsed */
 };
 
@@ -199,20 +221,50 @@ hist_q(const struct hist *h, double q)
 /* ------------------------------------------------------------ messages */
 
 /*
- * A message: 16 hex digits of sequence number, 16 of send time (ns), then
- * the template's bytes.  Text is all ASCII, so it stays valid UTF-8.
+ * A message: 16 hex digits of sequence number, in broadcast mode 16 of
+ * send time (ns), then the template's bytes.  Text is all ASCII, so it
+ * stays valid UTF-8.
  */
-static void
-put_hex(uint8_t *p, uint64_t v)
-{
-	static const char hex[] = "0123456789abcdef";
-	int i;
 
-	for (i = 14; i >= 0; i -= 2) {
-		p[i] = (uint8_t)hex[(v >> 4) & 0xf];
-		p[i + 1] = (uint8_t)hex[v & 0xf];
-		v >>= 8;
-	}
+/* The 8 nibbles of x as lowercase hex digits, most significant first in
+   memory (a word at a time). */
+static uint64_t
+hex8(uint32_t x)
+{
+	uint64_t y = x, m;
+
+	/* nibble i to byte i */
+	y = (y | y << 16) & 0x0000ffff0000ffffULL;
+	y = (y | y << 8) & 0x00ff00ff00ff00ffULL;
+	y = (y | y << 4) & 0x0f0f0f0f0f0f0f0fULL;
+	/* 0..9 -> '0'..'9', 10..15 -> 'a'..'f' */
+	m = ((y + 0x0606060606060606ULL) >> 4) & 0x0101010101010101ULL;
+	y += 0x3030303030303030ULL + m * ('a' - '0' - 10);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	y = __builtin_bswap64(y);
+#endif
+	return y;
+}
+
+/* v in hex, XORed with k64 (a mask key twice, or 0). */
+static void
+put_hex(uint8_t *p, uint64_t v, uint64_t k64)
+{
+	uint64_t a = hex8((uint32_t)(v >> 32)) ^ k64;
+	uint64_t b = hex8((uint32_t)v) ^ k64;
+
+	memcpy(p, &a, 8);
+	memcpy(p + 8, &b, 8);
+}
+
+/* 1 if p holds v as put_hex() writes it. */
+static int
+hex_is(const uint8_t *p, uint64_t v)
+{
+	uint8_t h[SEQ_LEN];
+
+	put_hex(h, v, 0);
+	return memcmp(p, h, SEQ_LEN) == 0;
 }
 
 static int
@@ -240,28 +292,83 @@ get_hex(const uint8_t *p, uint64_t *v)
 static void conn_fail(struct conn *c, const char *why);
 static void conn_flush(struct conn *c);
 
+/* Room for n more bytes in c's send buffer. */
+static int
+out_reserve(struct conn *c, size_t n)
+{
+	size_t cap;
+	uint8_t *q;
+
+	if (c->ooff > 0) {
+		memmove(c->ob, c->ob + c->ooff, c->olen - c->ooff);
+		c->olen -= c->ooff;
+		c->ooff = 0;
+		if (c->ocap - c->olen >= n)
+			return 0;
+	}
+	cap = c->ocap < 256 ? 256 : c->ocap;
+	while (cap - c->olen < n)
+		cap *= 2;
+	if ((q = realloc(c->ob, cap)) == NULL)
+		return -1;
+	c->ob = q;
+	c->ocap = cap;
+	return 0;
+}
+
+/* A fresh mask key, from a pool refilled a block at a time. */
+static int
+mask_key(struct worker *w, uint8_t *key)
+{
+	if (w->kpos + 4 > KEY_POOL) {
+		if (RAND_bytes(w->keys, KEY_POOL) != 1)
+			return -1;
+		w->kpos = 0;
+	}
+	memcpy(key, w->keys + w->kpos, 4);
+	w->kpos += 4;
+	return 0;
+}
+
 /*
- * Queue message seq.  Echo: its send time is taken when the batch it is in
- * is written (conn_flush); broadcast: the time goes in the message, for
- * the receivers.
+ * Append message seq, one masked frame, to c's send buffer; t is the send
+ * time a broadcast message carries.  Echo messages are timed when the
+ * batch they are in is written (conn_flush).  The connection is OPEN: it
+ * fails as soon as the module reports a close or an error.
  */
 static void
-send_msg(struct conn *c, uint64_t seq)
+send_msg(struct conn *c, uint64_t seq, uint64_t t)
 {
-	const struct opts *o = c->w->o;
-	uint8_t *p = c->w->payload;
+	struct worker *w = c->w;
+	size_t size = w->o->size, n = w->hlen + 4 + size;
+	uint32_t k32;
+	uint64_t k64;
+	uint8_t *p;
 
-	if (o->mode == M_BROADCAST)
-		put_hex(p + SEQ_LEN, now_ns());
-	if (o->size >= SEQ_LEN)
-		put_hex(p, seq);
-	if (ws_send(c->ws, o->binary ? WS_OP_BINARY : WS_OP_TEXT, p,
-	    o->size) != WS_OK) {
-		conn_fail(c, "send");
+	if (c->ocap - c->olen < n && out_reserve(c, n) != 0) {
+		conn_fail(c, "out of memory");
 		return;
 	}
-	if (c->w->measuring)
-		c->w->st.sent++;
+	p = c->ob + c->olen;
+	memcpy(p, w->hdr, w->hlen);
+	p += w->hlen;
+	if (mask_key(w, p) != 0) {
+		conn_fail(c, "no random bytes for a mask");
+		return;
+	}
+	memcpy(&k32, p, 4);
+	k64 = (uint64_t)k32 << 32 | k32;
+	/* The masked template, then the masked fields over it: stores
+	   only, no load of bytes just stored (a stall). */
+	memcpy(p + 4, w->payload, size);
+	ws_mask(p + 4, size, p, 0);
+	if (size >= SEQ_LEN)
+		put_hex(p + 4, seq, k64);
+	if (w->o->mode == M_BROADCAST)
+		put_hex(p + 4 + SEQ_LEN, t, k64);
+	c->olen += n;
+	if (w->measuring)
+		w->st.sent++;
 }
 
 /* An echo came back: check it, time it, send the next. */
@@ -270,11 +377,10 @@ on_echo(struct conn *c, const uint8_t *data, size_t len)
 {
 	struct worker *w = c->w;
 	const struct opts *o = w->o;
-	uint64_t seq, t = w->now;
 	int ok = len == o->size;
 
 	if (ok && o->size >= SEQ_LEN)
-		ok = get_hex(data, &seq) == 0 && seq == c->ack_seq &&
+		ok = hex_is(data, c->ack_seq) &&
 		    memcmp(data + SEQ_LEN, w->payload + SEQ_LEN,
 		    len - SEQ_LEN) == 0;
 	else if (ok)
@@ -284,42 +390,53 @@ on_echo(struct conn *c, const uint8_t *data, size_t len)
 			w->st.bad++;
 		w->st.msgs++;
 		w->st.bytes += len;
-		hist_add(&w->st.lat, t - c->sent_at[c->ack_seq %
-		    (uint64_t)o->depth]);
+		hist_add(&w->st.lat, w->now -
+		    c->sent_at[c->ack_seq & (w->ring - 1)]);
 	}
 	c->ack_seq++;
 	if (!w->stop && (o->count == 0 || (long long)c->next_seq < o->count))
-		send_msg(c, c->next_seq++);
+		send_msg(c, c->next_seq++, 0);
 }
 
-/* A broadcast delivery: in order, on time, intact. */
+/*
+ * A broadcast delivery: in order, intact, with the send time the sender
+ * gave it.  Messages from the slowest receiver's next one on are in the
+ * sender's window, so their send times are still in w->bsent.
+ */
 static void
 on_delivery(struct conn *c, const uint8_t *data, size_t len)
 {
 	struct worker *w = c->w;
-	uint64_t seq, sent, t = w->now;
+	uint64_t seq, sent;
 
-	if (len != w->o->size || get_hex(data, &seq) != 0 ||
-	    get_hex(data + SEQ_LEN, &sent) != 0) {
-		if (w->measuring)
-			w->st.bad++;
-		return;
-	}
-	if (seq < c->next_seq) {
+	if (len == w->o->size && hex_is(data, c->next_seq))
+		seq = c->next_seq;
+	else if (len != w->o->size || get_hex(data, &seq) != 0 ||
+	    seq >= w->sender->next_seq)
+		goto bad;
+	else if (seq < c->next_seq) {
 		if (w->measuring)
 			w->st.reordered++;
 		return;
 	}
+	sent = w->bsent[seq & (w->ring - 1)];
+	if (!hex_is(data + SEQ_LEN, sent) || memcmp(data + 2 * SEQ_LEN,
+	    w->payload + 2 * SEQ_LEN, len - 2 * SEQ_LEN) != 0)
+		goto bad;
 	if (w->measuring) {
 		if (seq > c->next_seq)
 			w->st.lost += seq - c->next_seq;
 		w->st.msgs++;
 		w->st.bytes += len;
-		hist_add(&w->st.lat, t - sent);
+		hist_add(&w->st.lat, w->now - sent);
 	}
 	if (c->next_seq == w->low)
 		w->at_low--;
 	c->next_seq = seq + 1;
+	return;
+bad:
+	if (w->measuring)
+		w->st.bad++;
 }
 
 /* The slowest receiver's next_seq, scanned only when it moved on. */
@@ -345,23 +462,32 @@ slowest(struct worker *w)
 	return w->low;
 }
 
-/* The sender keeps at most depth messages ahead of the slowest receiver;
-   it starts once every receiver is in the room. */
+/*
+ * The sender keeps at most depth messages ahead of the slowest receiver;
+ * it starts once every receiver is in the room.  A batch carries one send
+ * time, taken right before it is written.
+ */
 static void
 sender_pump(struct worker *w)
 {
 	struct conn *s = w->sender;
-	uint64_t low;
+	uint64_t low, t;
 
 	if (s == NULL || !s->open || w->stop ||
 	    w->st.estab < (uint64_t)w->total)
 		return;
 	if ((low = slowest(w)) == UINT64_MAX)
 		return;
-	while (s->next_seq < low + (uint64_t)w->o->depth &&
-	    (w->o->count == 0 || (long long)s->next_seq < w->o->count))
-		send_msg(s, s->next_seq++);
-	conn_flush(s);
+	if (s->next_seq >= low + (uint64_t)w->o->depth)
+		return;
+	t = now_ns();
+	while (s->fd >= 0 && s->next_seq < low + (uint64_t)w->o->depth &&
+	    (w->o->count == 0 || (long long)s->next_seq < w->o->count)) {
+		w->bsent[s->next_seq & (w->ring - 1)] = t;
+		send_msg(s, s->next_seq++, t);
+	}
+	if (s->fd >= 0)
+		conn_flush(s);
 }
 
 /* ---------------------------------------------------------- connections */
@@ -396,21 +522,34 @@ conn_fail(struct conn *c, const char *why)
 	conn_close_fd(c);
 }
 
-/* Write what the protocol object holds; an EPOLLOUT edge resumes it. */
+/*
+ * Write the module's output and then the data frames built here; an
+ * EPOLLOUT edge resumes it.  The two never interleave inside a frame: the
+ * module's output waits while a batch of ours is half written, and ours
+ * waits for the module's to be all written.
+ */
 static void
 conn_flush(struct conn *c)
 {
 	const uint8_t *p;
 	size_t n;
 	ssize_t k;
+	int own;
 
 	if (c->sent_at != NULL && c->unsent < c->next_seq) {
 		uint64_t t = now_ns();
 
 		for (; c->unsent < c->next_seq; c->unsent++)
-			c->sent_at[c->unsent % (uint64_t)c->w->o->depth] = t;
+			c->sent_at[c->unsent & (c->w->ring - 1)] = t;
 	}
-	while ((p = ws_output(c->ws, &n)) != NULL) {
+	for (;;) {
+		own = c->ooff > 0 || (p = ws_output(c->ws, &n)) == NULL;
+		if (own) {
+			if (c->olen == 0)
+				break;
+			p = c->ob + c->ooff;
+			n = c->olen - c->ooff;
+		}
 		k = write(c->fd, p, n);
 		if (k < 0) {
 			if (errno == EINTR)
@@ -420,7 +559,10 @@ conn_flush(struct conn *c)
 			conn_fail(c, strerror(errno));
 			return;
 		}
-		ws_output_consume(c->ws, (size_t)k);
+		if (!own)
+			ws_output_consume(c->ws, (size_t)k);
+		else if ((c->ooff += (size_t)k) == c->olen)
+			c->ooff = c->olen = 0;
 	}
 }
 
@@ -441,7 +583,7 @@ on_open(struct conn *c)
 	case M_ECHO:
 		for (i = 0; i < o->depth; i++)
 			if (o->count == 0 || (long long)c->next_seq < o->count)
-				send_msg(c, c->next_seq++);
+				send_msg(c, c->next_seq++, 0);
 		break;
 	case M_BROADCAST:
 		sender_pump(w);
@@ -925,6 +1067,7 @@ bench_main(int argc, char **argv)
 		return 1;
 	for (i = 0; i < o.threads; i++) {
 		struct worker *w = &ws[i];
+		static const uint8_t nokey[4];
 		int j;
 
 		w->id = i;
@@ -941,6 +1084,14 @@ bench_main(int argc, char **argv)
 		for (j = 0; (size_t)j < o.size; j++)
 			w->payload[j] = o.binary ? (uint8_t)(j * 31 + 7) :
 			    (uint8_t)('a' + j % 26);
+		w->hlen = ws_frame_header(w->hdr, o.binary ? WS_OP_BINARY :
+		    WS_OP_TEXT, 1, 0, o.size, nokey) - 4;
+		w->kpos = KEY_POOL;
+		for (w->ring = 1; w->ring < (uint64_t)o.depth; w->ring *= 2)
+			;
+		if (o.mode == M_BROADCAST &&
+		    (w->bsent = calloc(w->ring, sizeof(uint64_t))) == NULL)
+			return 1;
 		for (j = 0; j < w->n; j++) {
 			struct conn *c = &w->c[j];
 
@@ -948,7 +1099,7 @@ bench_main(int argc, char **argv)
 			c->fd = -1;
 			c->id = j * o.threads + i;
 			if (o.mode == M_ECHO) {
-				c->sent_at = calloc((size_t)o.depth,
+				c->sent_at = calloc(w->ring,
 				    sizeof(uint64_t));
 				if (c->sent_at == NULL)
 					return 1;
@@ -1045,12 +1196,14 @@ bench_main(int argc, char **argv)
 				close(c->fd);
 			ws_conn_free(c->ws);
 			free(c->in);
+			free(c->ob);
 			free(c->sent_at);
 		}
 		close(ws[i].ep);
 		free(ws[i].c);
 		free(ws[i].rbuf);
 		free(ws[i].payload);
+		free(ws[i].bsent);
 	}
 	free(ws);
 	return failed ? 1 : 0;
