@@ -30,6 +30,7 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/uio.h>
 
 #include <netinet/in.h>
@@ -117,6 +118,7 @@ struct conn {
 struct stats {
 	uint64_t sent;
 	uint64_t msgs;		/* received and counted */
+	uint64_t done;		/* received, in the warm-up too (-n) */
 	uint64_t bytes;
 	uint64_t estab;
 	uint64_t cfail;
@@ -394,6 +396,7 @@ on_echo(struct conn *c, const uint8_t *data, size_t len)
 		    c->sent_at[c->ack_seq & (w->ring - 1)]);
 	}
 	c->ack_seq++;
+	w->st.done++;
 	if (!w->stop && (o->count == 0 || (long long)c->next_seq < o->count))
 		send_msg(c, c->next_seq++, 0);
 }
@@ -430,6 +433,7 @@ on_delivery(struct conn *c, const uint8_t *data, size_t len)
 		w->st.bytes += len;
 		hist_add(&w->st.lat, w->now - sent);
 	}
+	w->st.done++;
 	if (c->next_seq == w->low)
 		w->at_low--;
 	c->next_seq = seq + 1;
@@ -912,6 +916,7 @@ sum_stats(struct worker *ws, int nw, struct stats *t)
 
 		t->sent += s->sent;
 		t->msgs += s->msgs;
+		t->done += s->done;
 		t->bytes += s->bytes;
 		t->estab += s->estab;
 		t->cfail += s->cfail;
@@ -928,6 +933,18 @@ static double
 seconds(void)
 {
 	return (double)now_ns() / 1e9;
+}
+
+/* User and system time of the whole process (every thread). */
+static double
+cpu_seconds(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 static void
@@ -950,7 +967,8 @@ bench_main(int argc, char **argv)
 	struct opts o;
 	struct worker *ws;
 	struct stats t;
-	double v, t0, t_est = 0, t_meas, t_end, hs_s;
+	double v, t0, t_est = 0, t_meas, t_end, t_shown, now, hs_s;
+	double cpu0, cpu;
 	char err[512];
 	int ch, i, total, tty, failed;
 	uint64_t last = 0;
@@ -1133,23 +1151,28 @@ bench_main(int argc, char **argv)
 	for (i = 0; i < o.threads; i++)
 		ws[i].measuring = 1;
 	t_meas = seconds();
+	cpu0 = cpu_seconds();
 	t_end = t_meas + o.duration;
-	while (seconds() < t_end) {
-		double step = t_end - seconds() < 1 ? t_end - seconds() : 1;
+	t_shown = t_meas;
+	while ((now = seconds()) < t_end) {
+		/* With -n, see every 10 ms whether the count is done. */
+		double step = o.count > 0 ? 0.01 : 1;
 
-		nap(step);
-		if (tty && o.mode != M_CONNECT) {
+		nap(t_end - now < step ? t_end - now : step);
+		now = seconds();
+		if (tty && o.mode != M_CONNECT && now - t_shown >= 0.999) {
 			sum_stats(ws, o.threads, &t);
 			fprintf(stderr, "\r%.0fs: %llu msgs/s, p50 %.1f us, "
-			    "bad %llu   ", seconds() - t_meas,
+			    "bad %llu   ", now - t_meas,
 			    (unsigned long long)((double)(t.msgs - last) /
-			    step), hist_q(&t.lat, 0.5),
+			    (now - t_shown)), hist_q(&t.lat, 0.5),
 			    (unsigned long long)t.bad);
 			last = t.msgs;
+			t_shown = now;
 		}
 		if (o.count > 0 && o.mode != M_CONNECT) {
 			sum_stats(ws, o.threads, &t);
-			if (t.msgs >= (uint64_t)o.count *
+			if (t.done >= (uint64_t)o.count *
 			    (uint64_t)o.conns)
 				break;
 		}
@@ -1157,6 +1180,7 @@ bench_main(int argc, char **argv)
 	for (i = 0; i < o.threads; i++)
 		ws[i].measuring = 0;
 	t_end = seconds();
+	cpu = cpu_seconds() - cpu0;
 	for (i = 0; i < o.threads; i++)
 		ws[i].stop = 1;
 	for (i = 0; i < o.threads; i++)
@@ -1170,7 +1194,7 @@ bench_main(int argc, char **argv)
 	    "hs_per_s=%.0f dur_s=%.2f sent=%llu msgs=%llu msgs_per_s=%.0f "
 	    "mbytes_per_s=%.2f lat_p50_us=%.1f lat_p99_us=%.1f "
 	    "lat_p999_us=%.1f lat_max_us=%.1f bad=%llu lost=%llu "
-	    "reordered=%llu proto_err=%llu\n",
+	    "reordered=%llu proto_err=%llu cpu_pct=%.1f\n",
 	    modes[o.mode], o.url.hostport, o.url.target, o.conns, o.depth,
 	    o.size, o.binary ? "binary" : "text", o.threads,
 	    (unsigned long long)t.estab, (unsigned long long)t.cfail,
@@ -1181,11 +1205,11 @@ bench_main(int argc, char **argv)
 	    hist_q(&t.lat, 0.99), hist_q(&t.lat, 0.999),
 	    (double)t.lat.max / 1e3, (unsigned long long)t.bad,
 	    (unsigned long long)t.lost, (unsigned long long)t.reordered,
-	    (unsigned long long)t.proto_err);
+	    (unsigned long long)t.proto_err, 100 * cpu / (t_end - t_meas));
 	fflush(stdout);
 	failed = t.cfail > 0 || t.closed > 0 || t.bad > 0 || t.lost > 0 ||
 	    t.reordered > 0 || t.proto_err > 0 ||
-	    (o.mode != M_CONNECT && t.msgs == 0);
+	    (o.mode != M_CONNECT && t.done == 0);
 	for (i = 0; i < o.threads; i++) {
 		int j;
 
