@@ -118,7 +118,7 @@ struct conn {
 struct stats {
 	uint64_t sent;
 	uint64_t msgs;		/* received and counted */
-	uint64_t done;		/* received, in the warm-up too (-n) */
+	uint64_t done;		/* received or lost, warm-up included (-n) */
 	uint64_t bytes;
 	uint64_t estab;
 	uint64_t cfail;
@@ -387,9 +387,9 @@ on_echo(struct conn *c, const uint8_t *data, size_t len)
 		    len - SEQ_LEN) == 0;
 	else if (ok)
 		ok = memcmp(data, w->payload, len) == 0;
+	if (!ok)
+		w->st.bad++;	/* in the warm-up too, as lost, reordered */
 	if (w->measuring) {
-		if (!ok)
-			w->st.bad++;
 		w->st.msgs++;
 		w->st.bytes += len;
 		hist_add(&w->st.lat, w->now -
@@ -404,43 +404,42 @@ on_echo(struct conn *c, const uint8_t *data, size_t len)
 /*
  * A broadcast delivery: in order, intact, with the send time the sender
  * gave it.  Messages from the slowest receiver's next one on are in the
- * sender's window, so their send times are still in w->bsent.
+ * sender's window, so their send times are still in w->bsent.  One whose
+ * number is right but whose bytes are not counts as bad, not as lost.
  */
 static void
 on_delivery(struct conn *c, const uint8_t *data, size_t len)
 {
 	struct worker *w = c->w;
 	uint64_t seq, sent;
+	int ok;
 
 	if (len == w->o->size && hex_is(data, c->next_seq))
 		seq = c->next_seq;
 	else if (len != w->o->size || get_hex(data, &seq) != 0 ||
-	    seq >= w->sender->next_seq)
-		goto bad;
-	else if (seq < c->next_seq) {
-		if (w->measuring)
-			w->st.reordered++;
+	    seq >= w->sender->next_seq) {
+		w->st.bad++;	/* in the warm-up too, as lost, reordered */
+		return;
+	} else if (seq < c->next_seq) {
+		w->st.reordered++;
 		return;
 	}
 	sent = w->bsent[seq & (w->ring - 1)];
-	if (!hex_is(data + SEQ_LEN, sent) || memcmp(data + 2 * SEQ_LEN,
-	    w->payload + 2 * SEQ_LEN, len - 2 * SEQ_LEN) != 0)
-		goto bad;
+	ok = hex_is(data + SEQ_LEN, sent) && memcmp(data + 2 * SEQ_LEN,
+	    w->payload + 2 * SEQ_LEN, len - 2 * SEQ_LEN) == 0;
+	if (!ok)
+		w->st.bad++;
+	w->st.lost += seq - c->next_seq;
 	if (w->measuring) {
-		if (seq > c->next_seq)
-			w->st.lost += seq - c->next_seq;
 		w->st.msgs++;
 		w->st.bytes += len;
-		hist_add(&w->st.lat, w->now - sent);
+		if (ok)
+			hist_add(&w->st.lat, w->now - sent);
 	}
-	w->st.done++;
+	w->st.done += seq + 1 - c->next_seq;	/* the lost ones too */
 	if (c->next_seq == w->low)
 		w->at_low--;
 	c->next_seq = seq + 1;
-	return;
-bad:
-	if (w->measuring)
-		w->st.bad++;
 }
 
 /* The slowest receiver's next_seq, scanned only when it moved on. */
@@ -1156,12 +1155,12 @@ bench_main(int argc, char **argv)
 	t_shown = t_meas;
 	while ((now = seconds()) < t_end) {
 		/* With -n, see every 10 ms whether the count is done. */
-		double step = o.count > 0 ? 0.01 : 1;
+		double step = o.count > 0 ? 0.01 : 0.1;
 
 		nap(t_end - now < step ? t_end - now : step);
 		now = seconds();
+		sum_stats(ws, o.threads, &t);
 		if (tty && o.mode != M_CONNECT && now - t_shown >= 0.999) {
-			sum_stats(ws, o.threads, &t);
 			fprintf(stderr, "\r%.0fs: %llu msgs/s, p50 %.1f us, "
 			    "bad %llu   ", now - t_meas,
 			    (unsigned long long)((double)(t.msgs - last) /
@@ -1170,12 +1169,11 @@ bench_main(int argc, char **argv)
 			last = t.msgs;
 			t_shown = now;
 		}
-		if (o.count > 0 && o.mode != M_CONNECT) {
-			sum_stats(ws, o.threads, &t);
-			if (t.done >= (uint64_t)o.count *
-			    (uint64_t)o.conns)
-				break;
-		}
+		if (o.count > 0 && o.mode != M_CONNECT &&
+		    t.done >= (uint64_t)o.count * (uint64_t)o.conns)
+			break;
+		if (t.closed + t.cfail >= (uint64_t)total)
+			break;		/* no connection left */
 	}
 	for (i = 0; i < o.threads; i++)
 		ws[i].measuring = 0;
