@@ -717,8 +717,6 @@ conn_read(struct conn *c)
 	if (c->fd < 0)
 		return;
 	conn_flush(c);
-	if (w->o->mode == M_BROADCAST && c->role == 0)
-		sender_pump(w);
 }
 
 /* The TCP connect finished: send the upgrade request. */
@@ -841,6 +839,9 @@ worker_run(void *arg)
 		n = epoll_wait(w->ep, evs, 512, 20);
 		for (i = 0; i < n; i++)
 			conn_event(evs[i].data.ptr, evs[i].events);
+		/* Broadcast: one batch for what the receivers read. */
+		if (w->sender != NULL)
+			sender_pump(w);
 	}
 	return NULL;
 }
