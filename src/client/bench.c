@@ -108,7 +108,8 @@ struct conn {
 	uint64_t next_seq;	/* echo: next to send; receiver: next due */
 	uint64_t ack_seq;	/* echo: next expected back */
 	uint64_t *sent_at;	/* echo: send times, ring of w->ring */
-	uint64_t unsent;	/* echo: first seq not yet stamped */
+	uint8_t tx_hex[SEQ_LEN];	/* next_seq in hex (sender) */
+	uint8_t rx_hex[SEQ_LEN];	/* the next due back, in hex */
 	uint8_t *ob;		/* data frames built here, sent after the */
 	size_t olen;		/* module's output: bytes [ooff, olen) */
 	size_t ooff;
@@ -138,8 +139,10 @@ struct worker {
 	int n;
 	uint8_t *rbuf;
 	uint8_t *payload;	/* template of a message */
-	uint8_t hdr[WS_FRAME_HEADER_MAX];	/* of every data frame */
-	size_t hlen;		/* without its mask key */
+	uint8_t *frame;		/* ... as a frame, a zero mask key */
+	size_t flen;
+	size_t hlen;		/* its header, without the mask key */
+	uint8_t thex[SEQ_LEN];	/* broadcast: send time of the batch */
 	uint64_t ring;		/* echo send times, broadcast send times:
 				   slots, a power of two >= depth */
 	uint8_t keys[KEY_POOL];	/* mask keys */
@@ -259,14 +262,37 @@ put_hex(uint8_t *p, uint64_t v, uint64_t k64)
 	memcpy(p + 8, &b, 8);
 }
 
-/* 1 if p holds v as put_hex() writes it. */
-static int
-hex_is(const uint8_t *p, uint64_t v)
+/* Add 1 to the number put_hex() wrote: one digit, most of the time. */
+static void
+hex_inc(uint8_t *h)
 {
-	uint8_t h[SEQ_LEN];
+	int i;
 
-	put_hex(h, v, 0);
-	return memcmp(p, h, SEQ_LEN) == 0;
+	for (i = SEQ_LEN - 1; i >= 0; i--) {
+		if (h[i] == '9') {
+			h[i] = 'a';
+			return;
+		}
+		if (h[i] != 'f') {
+			h[i]++;
+			return;
+		}
+		h[i] = '0';
+	}
+}
+
+/* p[0..SEQ_LEN) XORed with k64 to q. */
+static void
+put_masked(uint8_t *q, const uint8_t *p, uint64_t k64)
+{
+	uint64_t a, b;
+
+	memcpy(&a, p, 8);
+	memcpy(&b, p + 8, 8);
+	a ^= k64;
+	b ^= k64;
+	memcpy(q, &a, 8);
+	memcpy(q + 8, &b, 8);
 }
 
 static int
@@ -333,16 +359,20 @@ mask_key(struct worker *w, uint8_t *key)
 }
 
 /*
- * Append message seq, one masked frame, to c's send buffer; t is the send
- * time a broadcast message carries.  Echo messages are timed when the
- * batch they are in is written (conn_flush).  The connection is OPEN: it
- * fails as soon as the module reports a close or an error.
+ * Append the next message, one masked frame, to c's send buffer: the
+ * frame's template, a fresh mask key, masked in place, and the masked
+ * number (and broadcast send time, w->thex) over it, stores only: no load
+ * of bytes just stored (a stall).  An echo message is timed from the read
+ * that prompted it, w->now: it goes out in the write that follows the
+ * parse of that read (conn_read), so its latency is overstated by at most
+ * that parse, not understated.  The connection is OPEN: it fails as soon
+ * as the module reports a close or an error.
  */
 static void
-send_msg(struct conn *c, uint64_t seq, uint64_t t)
+send_msg(struct conn *c)
 {
 	struct worker *w = c->w;
-	size_t size = w->o->size, n = w->hlen + 4 + size;
+	size_t size = w->o->size, n = w->flen;
 	uint32_t k32;
 	uint64_t k64;
 	uint8_t *p;
@@ -352,7 +382,7 @@ send_msg(struct conn *c, uint64_t seq, uint64_t t)
 		return;
 	}
 	p = c->ob + c->olen;
-	memcpy(p, w->hdr, w->hlen);
+	memcpy(p, w->frame, n);
 	p += w->hlen;
 	if (mask_key(w, p) != 0) {
 		conn_fail(c, "no random bytes for a mask");
@@ -360,14 +390,15 @@ send_msg(struct conn *c, uint64_t seq, uint64_t t)
 	}
 	memcpy(&k32, p, 4);
 	k64 = (uint64_t)k32 << 32 | k32;
-	/* The masked template, then the masked fields over it: stores
-	   only, no load of bytes just stored (a stall). */
-	memcpy(p + 4, w->payload, size);
 	ws_mask(p + 4, size, p, 0);
 	if (size >= SEQ_LEN)
-		put_hex(p + 4, seq, k64);
+		put_masked(p + 4, c->tx_hex, k64);
 	if (w->o->mode == M_BROADCAST)
-		put_hex(p + 4 + SEQ_LEN, t, k64);
+		put_masked(p + 4 + SEQ_LEN, w->thex, k64);
+	hex_inc(c->tx_hex);
+	if (c->sent_at != NULL)
+		c->sent_at[c->next_seq & (w->ring - 1)] = w->now;
+	c->next_seq++;
 	c->olen += n;
 	if (w->measuring)
 		w->st.sent++;
@@ -382,11 +413,12 @@ on_echo(struct conn *c, const uint8_t *data, size_t len)
 	int ok = len == o->size;
 
 	if (ok && o->size >= SEQ_LEN)
-		ok = hex_is(data, c->ack_seq) &&
+		ok = memcmp(data, c->rx_hex, SEQ_LEN) == 0 &&
 		    memcmp(data + SEQ_LEN, w->payload + SEQ_LEN,
 		    len - SEQ_LEN) == 0;
 	else if (ok)
 		ok = memcmp(data, w->payload, len) == 0;
+	hex_inc(c->rx_hex);
 	if (!ok)
 		w->st.bad++;	/* in the warm-up too, as lost, reordered */
 	if (w->measuring) {
@@ -398,7 +430,7 @@ on_echo(struct conn *c, const uint8_t *data, size_t len)
 	c->ack_seq++;
 	w->st.done++;
 	if (!w->stop && (o->count == 0 || (long long)c->next_seq < o->count))
-		send_msg(c, c->next_seq++, 0);
+		send_msg(c);
 }
 
 /*
@@ -412,9 +444,11 @@ on_delivery(struct conn *c, const uint8_t *data, size_t len)
 {
 	struct worker *w = c->w;
 	uint64_t seq, sent;
-	int ok;
+	uint8_t hex[SEQ_LEN];
+	int ok, due;
 
-	if (len == w->o->size && hex_is(data, c->next_seq))
+	due = len == w->o->size && memcmp(data, c->rx_hex, SEQ_LEN) == 0;
+	if (due)
 		seq = c->next_seq;
 	else if (len != w->o->size || get_hex(data, &seq) != 0 ||
 	    seq >= w->sender->next_seq) {
@@ -425,8 +459,10 @@ on_delivery(struct conn *c, const uint8_t *data, size_t len)
 		return;
 	}
 	sent = w->bsent[seq & (w->ring - 1)];
-	ok = hex_is(data + SEQ_LEN, sent) && memcmp(data + 2 * SEQ_LEN,
-	    w->payload + 2 * SEQ_LEN, len - 2 * SEQ_LEN) == 0;
+	put_hex(hex, sent, 0);
+	ok = memcmp(data + SEQ_LEN, hex, SEQ_LEN) == 0 &&
+	    memcmp(data + 2 * SEQ_LEN, w->payload + 2 * SEQ_LEN,
+	    len - 2 * SEQ_LEN) == 0;
 	if (!ok)
 		w->st.bad++;
 	w->st.lost += seq - c->next_seq;
@@ -440,6 +476,10 @@ on_delivery(struct conn *c, const uint8_t *data, size_t len)
 	if (c->next_seq == w->low)
 		w->at_low--;
 	c->next_seq = seq + 1;
+	if (due)
+		hex_inc(c->rx_hex);
+	else
+		put_hex(c->rx_hex, c->next_seq, 0);
 }
 
 /* The slowest receiver's next_seq, scanned only when it moved on. */
@@ -484,10 +524,11 @@ sender_pump(struct worker *w)
 	if (s->next_seq >= low + (uint64_t)w->o->depth)
 		return;
 	t = now_ns();
+	put_hex(w->thex, t, 0);
 	while (s->fd >= 0 && s->next_seq < low + (uint64_t)w->o->depth &&
 	    (w->o->count == 0 || (long long)s->next_seq < w->o->count)) {
 		w->bsent[s->next_seq & (w->ring - 1)] = t;
-		send_msg(s, s->next_seq++, t);
+		send_msg(s);
 	}
 	if (s->fd >= 0)
 		conn_flush(s);
@@ -539,20 +580,15 @@ conn_flush(struct conn *c)
 	ssize_t k;
 	int own;
 
-	if (c->sent_at != NULL && c->unsent < c->next_seq) {
-		uint64_t t = now_ns();
-
-		for (; c->unsent < c->next_seq; c->unsent++)
-			c->sent_at[c->unsent & (c->w->ring - 1)] = t;
-	}
 	for (;;) {
-		own = c->ooff > 0 || (p = ws_output(c->ws, &n)) == NULL;
-		if (own) {
-			if (c->olen == 0)
-				break;
+		if (c->ooff == 0 && (p = ws_output(c->ws, &n)) != NULL)
+			own = 0;
+		else if (c->olen > 0) {
+			own = 1;
 			p = c->ob + c->ooff;
 			n = c->olen - c->ooff;
-		}
+		} else
+			break;
 		k = write(c->fd, p, n);
 		if (k < 0) {
 			if (errno == EINTR)
@@ -564,8 +600,10 @@ conn_flush(struct conn *c)
 		}
 		if (!own)
 			ws_output_consume(c->ws, (size_t)k);
-		else if ((c->ooff += (size_t)k) == c->olen)
+		else if ((c->ooff += (size_t)k) == c->olen) {
 			c->ooff = c->olen = 0;
+			break;	/* nothing was queued meanwhile */
+		}
 	}
 }
 
@@ -586,7 +624,7 @@ on_open(struct conn *c)
 	case M_ECHO:
 		for (i = 0; i < o->depth; i++)
 			if (o->count == 0 || (long long)c->next_seq < o->count)
-				send_msg(c, c->next_seq++, 0);
+				send_msg(c);
 		break;
 	case M_BROADCAST:
 		sender_pump(w);
@@ -605,7 +643,8 @@ conn_parse(struct conn *c, uint8_t *p, size_t len)
 	size_t off = 0;
 	ssize_t n;
 
-	while (c->fd >= 0) {
+	/* No bytes, no event: the last call of a read would find none. */
+	while (c->fd >= 0 && off < len) {
 		n = ws_recv(c->ws, p + off, len - off, &ev);
 		if (n == WS_AGAIN)
 			break;
@@ -764,8 +803,8 @@ conn_event(struct conn *c, uint32_t ev)
 			return;
 	}
 	if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-		conn_read(c);
-	if (c->fd >= 0 && (ev & EPOLLOUT))
+		conn_read(c);		/* and writes what it produced */
+	else if (ev & EPOLLOUT)
 		conn_flush(c);
 }
 
@@ -1102,8 +1141,12 @@ bench_main(int argc, char **argv)
 		for (j = 0; (size_t)j < o.size; j++)
 			w->payload[j] = o.binary ? (uint8_t)(j * 31 + 7) :
 			    (uint8_t)('a' + j % 26);
-		w->hlen = ws_frame_header(w->hdr, o.binary ? WS_OP_BINARY :
+		w->flen = ws_frame_header_len(o.size, 1) + o.size;
+		if ((w->frame = malloc(w->flen)) == NULL)
+			return 1;
+		w->hlen = ws_frame_header(w->frame, o.binary ? WS_OP_BINARY :
 		    WS_OP_TEXT, 1, 0, o.size, nokey) - 4;
+		memcpy(w->frame + w->hlen + 4, w->payload, o.size);
 		w->kpos = KEY_POOL;
 		for (w->ring = 1; w->ring < (uint64_t)o.depth; w->ring *= 2)
 			;
@@ -1116,6 +1159,8 @@ bench_main(int argc, char **argv)
 			c->w = w;
 			c->fd = -1;
 			c->id = j * o.threads + i;
+			put_hex(c->tx_hex, 0, 0);
+			put_hex(c->rx_hex, 0, 0);
 			if (o.mode == M_ECHO) {
 				c->sent_at = calloc(w->ring,
 				    sizeof(uint64_t));
@@ -1226,6 +1271,7 @@ bench_main(int argc, char **argv)
 		free(ws[i].c);
 		free(ws[i].rbuf);
 		free(ws[i].payload);
+		free(ws[i].frame);
 		free(ws[i].bsent);
 	}
 	free(ws);
