@@ -2,7 +2,9 @@
 # bench/client.sh - is "wsrelay bench" a fast enough load generator?
 # Runs it and the yardstick (../shared/tools/wsload) in turn, REPS times each,
 # on the same points against one wsrelayd pinned to core SRV_CPU (the
-# generators on GEN_CPU), and prints both medians of msgs_per_s per point.
+# generators on GEN_CPU), and prints per point both medians of msgs_per_s
+# (hs_per_s in connect mode), the median of the REPS ratios, and each
+# generator's median CPU time per message (ns; from cpu_pct/gen_cpu_pct).
 # Usage: bench/client.sh [WSRELAYD [WSRELAY]]   env: REPS=5 DUR=3
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,20 +23,33 @@ for _ in $(seq 50); do
 	sleep 0.1
 done
 med() { sort -n | awk '{a[NR]=$1} END {print NR ? a[int((NR+1)/2)] : "NA"}'; }
-point() {	# KEY ARGS...: alternate the two generators
+field() { grep -o " $1=[0-9.]*" | cut -d= -f2; }
+point() {	# KEY ARGS...: alternate the two generators, REPS pairs
 	key=$1
 	shift
-	a=$(mktemp) b=$(mktemp)
+	t=$(mktemp)
 	i=0
 	while [ "$i" -lt "$REPS" ]; do
-		taskset -c "$GEN_CPU" "$c" bench -q -d "$DUR" "$@" |
-		    grep -o " $key=[0-9.]*" | cut -d= -f2 >>"$a" || true
-		taskset -c "$GEN_CPU" "$wl/wsload" -q -d "$DUR" "$@" |
-		    grep -o " $key=[0-9.]*" | cut -d= -f2 >>"$b" || true
+		a=$(taskset -c "$GEN_CPU" "$c" bench -q -d "$DUR" "$@" || true)
+		b=$(taskset -c "$GEN_CPU" "$wl/wsload" -q -d "$DUR" "$@" || true)
+		# key of each, their ratio, each one's CPU ns per message
+		ka=$(echo "$a" | field "$key") kb=$(echo "$b" | field "$key")
+		ca=$(echo "$a" | field cpu_pct) cb=$(echo "$b" | field gen_cpu_pct)
+		awk -v ka="${ka:-0}" -v kb="${kb:-0}" -v ca="${ca:-0}" \
+		    -v cb="${cb:-0}" 'BEGIN { if (ka > 0 && kb > 0)
+			print ka, kb, ka / kb, ca * 1e7 / ka, cb * 1e7 / kb }' \
+		    >>"$t"
 		i=$((i + 1))
 	done
-	echo "$* $key: wsrelay-bench=$(med <"$a") wsload=$(med <"$b")"
-	rm -f "$a" "$b"
+	# The machine is shared: a pair runs close in time, so the median of
+	# the pairs' ratios is steadier than the ratio of the medians.
+	printf '%s %s: wsrelay-bench=%s wsload=%s ratio=%s' "$*" "$key" \
+	    "$(cut -d' ' -f1 "$t" | med)" "$(cut -d' ' -f2 "$t" | med)" \
+	    "$(cut -d' ' -f3 "$t" | med)"
+	[ "$key" = hs_per_s ] || printf ' cpu_ns_per_msg=%s/%s' \
+	    "$(cut -d' ' -f4 "$t" | med)" "$(cut -d' ' -f5 "$t" | med)"
+	echo
+	rm -f "$t"
 }
 point msgs_per_s -c 100 -k 1 -s 32 "$url/echo"
 point msgs_per_s -c 100 -k 16 -s 32 "$url/echo"

@@ -88,11 +88,19 @@ ws_mask(uint8_t *p, size_t n, const uint8_t key[4], size_t offset)
 	uint8_t k[4];
 	uint32_t k32;
 	uint64_t k64, a, b, c, d;
+	unsigned rot = (unsigned)(offset & 3) * 8;
 	size_t i;
 
-	for (i = 0; i < 4; i++)
-		k[i] = key[(offset + i) & 3];
-	memcpy(&k32, k, 4);
+	/* The key from byte offset on, built as a word: four byte stores
+	   read back as one word would stall the load. */
+	memcpy(&k32, key, 4);
+	if (rot != 0)
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+		k32 = k32 << rot | k32 >> (32 - rot);
+#else
+		k32 = k32 >> rot | k32 << (32 - rot);
+#endif
+	memcpy(k, &k32, 4);
 	k64 = (uint64_t)k32 << 32 | k32;	/* same bytes in either order */
 	while (n >= 32) {
 		memcpy(&a, p, 8);

@@ -78,8 +78,9 @@ def ws_frame(opcode, payload=b"", fin=True, mask=False, rsv=0):
     return head + payload
 
 
-async def read_ws_frame(reader):
-    """(opcode, fin, masked, payload) of one frame, unmasked."""
+async def read_ws_frame(reader, keys=None):
+    """(opcode, fin, masked, payload) of one frame, unmasked; the mask key,
+    if any, is appended to keys."""
     b0, b1 = await reader.readexactly(2)
     n = b1 & 0x7f
     if n == 126:
@@ -88,6 +89,8 @@ async def read_ws_frame(reader):
         n = struct.unpack("!Q", await reader.readexactly(8))[0]
     masked = bool(b1 & 0x80)
     key = await reader.readexactly(4) if masked else None
+    if key is not None and keys is not None:
+        keys.append(key)
     data = await reader.readexactly(n)
     if masked:
         data = bytes(b ^ key[i % 4] for i, b in enumerate(data))
@@ -216,7 +219,8 @@ class Servers:
 
     # ------------------------------------------------- websockets server
     HANDLED = ("/echo", "/close4000", "/close1011", "/drop", "/silent",
-               "/subproto", "/headers", "/ping", "/fragments", "/bye")
+               "/subproto", "/headers", "/ping", "/fragments", "/bye",
+               "/room", "/roomcorrupt", "/roomskip")
 
     def _process_request(self, path, request_headers):
         self.requests.append(path)
@@ -302,6 +306,38 @@ class Servers:
         await ws.send([b"\x01\x02", b"", b"\xff"])
         await self._echo(ws, rec)
 
+    async def _room(self, ws, rec, change):
+        """A broadcast room: every message to every other member;
+        change(n, msg) may alter or (None) drop the n-th (from 1)."""
+        room = self.__dict__.setdefault("room", set())
+        room.add(ws)
+        try:
+            async for msg in ws:
+                rec["messages"].append(msg)
+                msg = change(len(rec["messages"]), msg)
+                for other in list(room):
+                    if other is not ws and msg is not None:
+                        try:
+                            await other.send(msg)
+                        except websockets.ConnectionClosed:
+                            pass
+        finally:
+            room.discard(ws)
+
+    async def _h_room(self, ws, rec):
+        await self._room(ws, rec, lambda n, msg: msg)
+
+    async def _h_roomcorrupt(self, ws, rec):
+        # The 5th message's send time, one hex digit changed.
+        def change(n, msg):
+            if n != 5:
+                return msg
+            return msg[:31] + ("1" if msg[31] != "1" else "2") + msg[32:]
+        await self._room(ws, rec, change)
+
+    async def _h_roomskip(self, ws, rec):
+        await self._room(ws, rec, lambda n, msg: None if n == 5 else msg)
+
     # -------------------------------------------------------- raw server
     async def _raw_handler(self, reader, writer):
         self.raw_writers.add(writer)
@@ -332,6 +368,9 @@ class Servers:
         writer.write(b"HTTP/1.1 101 Switching Protocols\r\n"
                      b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
                      b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+        if path.startswith("/bench-"):
+            await self._raw_bench(path, reader, writer, rec)
+            return
         if path == "/masked":
             # Servers must not mask (RFC 6455 5.1).
             writer.write(ws_frame(OP_TEXT, b"hello", mask=True))
@@ -376,6 +415,38 @@ class Servers:
                 writer.write(b"\x88\x00")   # close, no status code
                 close_sent = True
                 await writer.drain()
+
+
+    async def _raw_bench(self, path, reader, writer, rec):
+        """An echo server for wsrelay bench that breaks the 3rd message:
+        a ping before its echo (/bench-ping), one byte changed
+        (/bench-corrupt), invalid UTF-8 (/bench-badutf8), masked
+        (/bench-masked).  rec["keys"]: the client's mask keys."""
+        rec["keys"] = []
+        n = 0
+        while True:
+            op, fin, masked, data = await read_ws_frame(reader, rec["keys"])
+            rec["frames"].append((op, fin, masked, data))
+            if op == OP_CLOSE:
+                rec["close_payload"] = data
+                writer.write(ws_frame(OP_CLOSE, data))
+                writer.close()
+                await writer.wait_closed()
+                return
+            if op not in (OP_TEXT, OP_BINARY):
+                continue
+            n += 1
+            frame = ws_frame(op, data)
+            if n == 3 and path == "/bench-ping":
+                writer.write(ws_frame(OP_PING, b"bench-ping"))
+            elif n == 3 and path == "/bench-corrupt":
+                frame = ws_frame(op, data[:-1] + bytes([data[-1] ^ 1]))
+            elif n == 3 and path == "/bench-badutf8":
+                frame = ws_frame(op, b"\xff" * len(data))
+            elif n == 3 and path == "/bench-masked":
+                frame = ws_frame(op, data, mask=True)
+            writer.write(frame)
+            await writer.drain()
 
 
 class Run:
@@ -1138,6 +1209,126 @@ class TestTls(ClientTestCase):
                              % plain.port], "hi\n")
         self.assertStatus(r, 1)
         self.assertIn("TLS: ", r.err)
+
+
+# ===================================================================== bench
+def bench_text(size):
+    """wsrelay bench's text template: a, b, c, ... over size bytes."""
+    return "".join(chr(ord("a") + j % 26) for j in range(size))
+
+
+def bench_binary(size):
+    return bytes((j * 31 + 7) & 0xff for j in range(size))
+
+
+class TestBench(ClientTestCase):
+    """wsrelay bench: what it sends, what it checks.  Every run is bounded
+    by a message count (-n); the duration (-d 600) is far past the run's
+    time limit, so a run that did not stop at its count fails."""
+
+    def bench(self, args, status):
+        r = self.run_client(["bench", "-q", "-w", "0", "-d", "600"] + args)
+        self.assertStatus(r, status)
+        lines = r.text.splitlines()
+        self.assertEqual(len(lines), 1, r)
+        summary = dict(kv.split("=", 1) for kv in lines[0].split())
+        self.assertLess(float(summary["dur_s"]), 600, r)
+        return summary
+
+    def expected(self, n, size, text=True):
+        tmpl = bench_text(size) if text else bench_binary(size)
+        head = ["%016x" % i for i in range(n)]
+        if text:
+            return [h + tmpl[16:] for h in head]
+        return [h.encode("ascii") + tmpl[16:] for h in head]
+
+    def test_echo_messages_on_the_wire(self):
+        s = self.bench(["-n", "30", "-c", "2", "-k", "4", "-s", "40",
+                        self.srv.url("/echo")], 0)
+        self.assertEqual((s["estab"], s["bad"], s["proto_err"]),
+                         ("2", "0", "0"))
+        for _ in range(2):
+            rec = self.srv.record()
+            self.assertEqual(rec["messages"], self.expected(30, 40))
+            self.assertEqual(set(rec["opcodes"]), {OP_TEXT})
+
+    def test_echo_binary(self):
+        s = self.bench(["-b", "-n", "20", "-k", "3", "-s", "21",
+                        self.srv.url("/echo")], 0)
+        self.assertEqual((s["type"], s["bad"]), ("binary", "0"))
+        self.assertEqual(self.srv.record()["messages"],
+                         self.expected(20, 21, text=False))
+
+    def test_echo_without_sequence_numbers(self):
+        # Under 16 bytes there is no room for the sequence number.
+        s = self.bench(["-n", "10", "-k", "2", "-s", "7",
+                        self.srv.url("/echo")], 0)
+        self.assertEqual(s["bad"], "0")
+        self.assertEqual(self.srv.record()["messages"], [bench_text(7)] * 10)
+
+    def test_echo_large_messages(self):
+        s = self.bench(["-n", "4", "-k", "2", "-s", "200000",
+                        self.srv.url("/echo")], 0)
+        self.assertEqual(s["bad"], "0")
+        self.assertEqual(self.srv.record()["messages"],
+                         self.expected(4, 200000))
+
+    def test_ping_between_echoes_is_answered(self):
+        self.bench(["-n", "12", "-k", "4", "-s", "32",
+                    self.srv.raw_url("/bench-ping")], 0)
+        rec = self.srv.record()
+        frames = rec["frames"]
+        self.assertTrue(all(masked for _, _, masked, _ in frames), frames)
+        self.assertEqual([f[3] for f in frames if f[0] == OP_PONG],
+                         [b"bench-ping"])
+        self.assertEqual([f[3].decode() for f in frames if f[0] == OP_TEXT],
+                         self.expected(12, 32))
+        # A fresh mask key for every frame (the odds of a repeat among
+        # 13 random keys are about 2e-8).
+        self.assertEqual(len(rec["keys"]), 13)
+        self.assertEqual(len(set(rec["keys"])), 13)
+
+    def test_changed_echo_is_bad(self):
+        s = self.bench(["-n", "8", "-k", "2", "-s", "32",
+                        self.srv.raw_url("/bench-corrupt")], 1)
+        self.assertEqual((s["bad"], s["proto_err"], s["closed"]),
+                         ("1", "0", "0"))
+
+    def _protocol_error(self, path, code):
+        s = self.bench(["-n", "8", "-k", "2", "-s", "32",
+                        self.srv.raw_url(path)], 1)
+        self.assertEqual((s["proto_err"], s["closed"]), ("1", "1"))
+        rec = self.srv.record()
+        self.assertEqual(rec["close_payload"][:2], struct.pack("!H", code))
+
+    def test_invalid_utf8_echo_is_a_protocol_error(self):
+        self._protocol_error("/bench-badutf8", 1007)
+
+    def test_masked_echo_is_a_protocol_error(self):
+        self._protocol_error("/bench-masked", 1002)
+
+    def test_broadcast(self):
+        s = self.bench(["-m", "broadcast", "-n", "60", "-c", "3", "-k", "8",
+                        "-s", "40", self.srv.url("/room")], 0)
+        self.assertEqual((s["estab"], s["bad"], s["lost"], s["reordered"]),
+                         ("4", "0", "0", "0"))
+        sent = [m for m in (self.srv.record()["messages"] for _ in range(4))
+                if m]
+        self.assertEqual(len(sent), 1, "one sender")
+        self.assertEqual([m[:16] for m in sent[0]],
+                         ["%016x" % i for i in range(60)])
+        self.assertEqual({m[32:] for m in sent[0]}, {bench_text(40)[32:]})
+
+    def test_broadcast_changed_send_time_is_bad(self):
+        s = self.bench(["-m", "broadcast", "-n", "20", "-c", "3", "-k", "4",
+                        "-s", "32", self.srv.url("/roomcorrupt")], 1)
+        self.assertEqual((s["bad"], s["lost"]), ("3", "0"))
+
+    def test_broadcast_lost_message(self):
+        s = self.bench(["-m", "broadcast", "-n", "20", "-c", "3", "-k", "4",
+                        "-s", "32", self.srv.url("/roomskip")], 1)
+        self.assertEqual((s["bad"], s["lost"], s["reordered"]),
+                         ("0", "3", "0"))
 
 
 if __name__ == "__main__":
