@@ -87,6 +87,7 @@ struct opts {
 	int inflight_hs;
 	const char *proto;
 	int quiet;
+	int compress;		/* offer permessage-deflate */
 	struct ws_url url;
 	struct sockaddr_storage ss;
 	socklen_t sslen;
@@ -102,6 +103,7 @@ struct conn {
 	int id;
 	int role;		/* 0 echo/receiver/idle, 1 broadcast sender */
 	int open;
+	int deflate;		/* permessage-deflate agreed */
 	uint8_t *in;		/* unparsed input */
 	size_t ilen;
 	size_t icap;
@@ -128,6 +130,7 @@ struct stats {
 	uint64_t lost;
 	uint64_t reordered;
 	uint64_t proto_err;
+	uint64_t deflated;	/* connections with permessage-deflate */
 	struct hist lat;
 };
 
@@ -139,6 +142,7 @@ struct worker {
 	int n;
 	uint8_t *rbuf;
 	uint8_t *payload;	/* template of a message */
+	uint8_t *zmsg;		/* -z: a message, built for ws_send() */
 	uint8_t *frame;		/* ... as a frame, a zero mask key */
 	size_t flen;
 	size_t hlen;		/* its header, without the mask key */
@@ -377,6 +381,20 @@ send_msg(struct conn *c)
 	uint64_t k64;
 	uint8_t *p;
 
+	if (c->deflate) {
+		/* Compressed: the module builds the frame. */
+		memcpy(w->zmsg, w->payload, size);
+		if (size >= SEQ_LEN)
+			memcpy(w->zmsg, c->tx_hex, SEQ_LEN);
+		if (w->o->mode == M_BROADCAST)
+			memcpy(w->zmsg + SEQ_LEN, w->thex, SEQ_LEN);
+		if (ws_send(c->ws, w->o->binary ? WS_OP_BINARY : WS_OP_TEXT,
+		    w->zmsg, size) != WS_OK) {
+			conn_fail(c, "cannot send");
+			return;
+		}
+		goto sent;
+	}
 	if (c->ocap - c->olen < n && out_reserve(c, n) != 0) {
 		conn_fail(c, "out of memory");
 		return;
@@ -395,11 +413,12 @@ send_msg(struct conn *c)
 		put_masked(p + 4, c->tx_hex, k64);
 	if (w->o->mode == M_BROADCAST)
 		put_masked(p + 4 + SEQ_LEN, w->thex, k64);
+	c->olen += n;
+sent:
 	hex_inc(c->tx_hex);
 	if (c->sent_at != NULL)
 		c->sent_at[c->next_seq & (w->ring - 1)] = w->now;
 	c->next_seq++;
-	c->olen += n;
 	if (w->measuring)
 		w->st.sent++;
 }
@@ -620,6 +639,8 @@ on_open(struct conn *c)
 	w->connecting--;
 	w->st.estab++;
 	ws_conn_set_inplace(c->ws, o->size + WS_FRAME_HEADER_MAX + 16);
+	if ((c->deflate = ws_conn_deflate(c->ws, 0)))
+		w->st.deflated++;
 	switch (o->mode) {
 	case M_ECHO:
 		for (i = 0; i < o->depth; i++)
@@ -819,6 +840,13 @@ conn_start(struct conn *c)
 	int one = 1;
 
 	c->ws = ws_conn_new(WS_ROLE_CLIENT, NULL, NULL);
+	if (c->ws != NULL && o->compress) {
+		struct ws_deflate d;
+
+		ws_deflate_default(&d);
+		if (ws_conn_set_deflate(c->ws, &d) != WS_OK)
+			return -1;
+	}
 	c->fd = socket(o->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0);
 	if (c->ws == NULL || c->fd < 0)
@@ -893,7 +921,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: wsrelay bench [-bhq] [-m mode] [-c conns] [-k depth] "
+	    "usage: wsrelay bench [-bhqz] [-m mode] [-c conns] [-k depth] "
 	    "[-s size]\n"
 	    "                     [-d seconds] [-n count] [-w seconds] "
 	    "[-t threads]\n"
@@ -913,7 +941,9 @@ usage(FILE *f)
 	    "  -a A      source addresses 127.0.0.1..127.0.0.A     [1]\n"
 	    "  -C P      handshakes in progress at most            [256]\n"
 	    "  -p PROTO  offer this subprotocol\n"
-	    "  -q        no progress line, no per-connection errors\n");
+	    "  -q        no progress line, no per-connection errors\n"
+	    "  -z        offer permessage-deflate; messages are compressed\n"
+	    "            where the server agrees (deflate= in the summary)\n");
 }
 
 static int
@@ -966,6 +996,7 @@ sum_stats(struct worker *ws, int nw, struct stats *t)
 		t->lost += s->lost;
 		t->reordered += s->reordered;
 		t->proto_err += s->proto_err;
+		t->deflated += s->deflated;
 		hist_merge(&t->lat, &s->lat);
 	}
 }
@@ -1024,7 +1055,7 @@ bench_main(int argc, char **argv)
 	o.addrs = 1;
 	o.inflight_hs = 256;
 	optind = 1;
-	while ((ch = getopt(argc, argv, "a:bC:c:d:hk:m:n:p:qs:t:w:")) != -1) {
+	while ((ch = getopt(argc, argv, "a:bC:c:d:hk:m:n:p:qs:t:w:z")) != -1) {
 		switch (ch) {
 		case 'a':
 			if (parse_num(optarg, 1, 250, &v) != 0)
@@ -1089,6 +1120,9 @@ bench_main(int argc, char **argv)
 			if (parse_num(optarg, 0, 3600, &o.warmup) != 0)
 				goto bad;
 			break;
+		case 'z':
+			o.compress = 1;
+			break;
 		default:
 			goto bad;
 		}
@@ -1136,8 +1170,10 @@ bench_main(int argc, char **argv)
 		w->c = calloc((size_t)w->n, sizeof(*w->c));
 		w->rbuf = malloc(READ_BUF);
 		w->payload = malloc(o.size + 1);
+		w->zmsg = malloc(o.size + 1);
 		w->ep = epoll_create1(EPOLL_CLOEXEC);
 		if (w->c == NULL || w->rbuf == NULL || w->payload == NULL ||
+		    w->zmsg == NULL ||
 		    w->ep < 0)
 			return 1;
 		for (j = 0; (size_t)j < o.size; j++)
@@ -1240,7 +1276,7 @@ bench_main(int argc, char **argv)
 	    "hs_per_s=%.0f dur_s=%.2f sent=%llu msgs=%llu msgs_per_s=%.0f "
 	    "mbytes_per_s=%.2f lat_p50_us=%.1f lat_p99_us=%.1f "
 	    "lat_p999_us=%.1f lat_max_us=%.1f bad=%llu lost=%llu "
-	    "reordered=%llu proto_err=%llu cpu_pct=%.1f\n",
+	    "reordered=%llu proto_err=%llu deflate=%llu cpu_pct=%.1f\n",
 	    modes[o.mode], o.url.hostport, o.url.target, o.conns, o.depth,
 	    o.size, o.binary ? "binary" : "text", o.threads,
 	    (unsigned long long)t.estab, (unsigned long long)t.cfail,
@@ -1251,7 +1287,8 @@ bench_main(int argc, char **argv)
 	    hist_q(&t.lat, 0.99), hist_q(&t.lat, 0.999),
 	    (double)t.lat.max / 1e3, (unsigned long long)t.bad,
 	    (unsigned long long)t.lost, (unsigned long long)t.reordered,
-	    (unsigned long long)t.proto_err, 100 * cpu / (t_end - t_meas));
+	    (unsigned long long)t.proto_err, (unsigned long long)t.deflated,
+	    100 * cpu / (t_end - t_meas));
 	fflush(stdout);
 	failed = t.cfail > 0 || t.closed > 0 || t.bad > 0 || t.lost > 0 ||
 	    t.reordered > 0 || t.proto_err > 0 ||
@@ -1273,6 +1310,7 @@ bench_main(int argc, char **argv)
 		free(ws[i].c);
 		free(ws[i].rbuf);
 		free(ws[i].payload);
+		free(ws[i].zmsg);
 		free(ws[i].frame);
 		free(ws[i].bsent);
 	}

@@ -1252,6 +1252,26 @@ class TestBench(ClientTestCase):
             self.assertEqual(rec["messages"], self.expected(30, 40))
             self.assertEqual(set(rec["opcodes"]), {OP_TEXT})
 
+    def test_echo_compressed(self):
+        """-z: permessage-deflate where the server takes it, and every
+        echo still checked."""
+        z = Servers(compression="deflate")
+        self.addCleanup(z.stop)
+        s = self.bench(["-z", "-n", "25", "-c", "2", "-k", "4", "-s", "300",
+                        z.url("/echo")], 0)
+        self.assertEqual((s["estab"], s["deflate"], s["bad"], s["lost"]),
+                         ("2", "2", "0", "0"))
+        for _ in range(2):
+            rec = z.record()
+            self.assertEqual(rec["extensions"], ["permessage-deflate"])
+            self.assertEqual(rec["messages"], self.expected(25, 300))
+            # 25 messages of 300 bytes, compressed on the wire.
+            self.assertLess(rec["wire_bytes"], 25 * 300 // 2)
+        # A server that declines: plain frames, deflate=0.
+        s = self.bench(["-z", "-n", "5", "-s", "40", self.srv.url("/echo")],
+                       0)
+        self.assertEqual((s["deflate"], s["bad"]), ("0", "0"))
+
     def test_echo_binary(self):
         s = self.bench(["-b", "-n", "20", "-k", "3", "-s", "21",
                         self.srv.url("/echo")], 0)
