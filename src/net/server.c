@@ -165,6 +165,7 @@ struct session {
 	uint8_t peer_eof;	/* FLUSH: the peer's side is */
 	uint8_t tls_rw;		/* TLS_READ_WANTS_WRITE, ... */
 	uint8_t tls_up;		/* the TLS handshake is done */
+	uint8_t tls_drained;	/* the last read() from the socket was short */
 	uint8_t tls_failed;	/* TLS_FAILED, TLS_PLAIN_HTTP; s->reason
 				   says why (a static string) */
 	char peer[64];
@@ -320,6 +321,62 @@ session_is_open(const struct session *s)
 /* ----------------------------------------------------------- transport */
 
 /*
+ * TLS sessions read and write their socket through a socket BIO whose
+ * read also notes whether read() drained the socket (s->tls_drained), so
+ * tls_read() stops without a last read() that only says EAGAIN.
+ */
+static BIO_METHOD *tls_bio;
+static int (*sock_bread)(BIO *, char *, int);
+
+static int
+tls_bio_read(BIO *b, char *buf, int len)
+{
+	struct session *s = BIO_get_data(b);
+	int r = sock_bread(b, buf, len);
+
+	s->tls_drained = r < len;
+	return r;
+}
+
+static const BIO_METHOD *
+tls_bio_method(void)
+{
+	const BIO_METHOD *m = BIO_s_socket();
+	BIO_METHOD *t;
+
+	if (tls_bio != NULL)
+		return tls_bio;
+	if ((t = BIO_meth_new(BIO_TYPE_SOCKET, "wsrelayd socket")) == NULL)
+		return NULL;
+	sock_bread = BIO_meth_get_read(m);
+	if (!BIO_meth_set_write(t, BIO_meth_get_write(m)) ||
+	    !BIO_meth_set_read(t, tls_bio_read) ||
+	    !BIO_meth_set_puts(t, BIO_meth_get_puts(m)) ||
+	    !BIO_meth_set_ctrl(t, BIO_meth_get_ctrl(m)) ||
+	    !BIO_meth_set_create(t, BIO_meth_get_create(m)) ||
+	    !BIO_meth_set_destroy(t, BIO_meth_get_destroy(m))) {
+		BIO_meth_free(t);
+		return NULL;
+	}
+	return tls_bio = t;
+}
+
+/* s->ssl's BIO: its socket, not closed with it. */
+static int
+tls_set_bio(struct session *s)
+{
+	const BIO_METHOD *m = tls_bio_method();
+	BIO *b;
+
+	if (m == NULL || (b = BIO_new(m)) == NULL)
+		return -1;
+	BIO_set_fd(b, s->fd, BIO_NOCLOSE);
+	BIO_set_data(b, s);
+	SSL_set_bio(s->ssl, b, b);
+	return 0;
+}
+
+/*
  * An SSL call on s made no progress: tls_stalled(), and after a TLS
  * error, why in s->reason (a static string) and s->tls_failed.
  */
@@ -371,6 +428,10 @@ tls_read(struct session *s, uint8_t *buf, size_t len)
 			break;
 		}
 		got += n;
+		/* All OpenSSL held is read, and so is the socket: done (an
+		   event comes for more). */
+		if (s->tls_drained && !SSL_has_pending(s->ssl))
+			break;
 	}
 	if (!s->tls_up && SSL_is_init_finished(s->ssl)) {
 		s->tls_up = 1;
@@ -1654,7 +1715,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	s->fd = fd;
 	if (ls->tls != NULL) {
 		if ((s->ssl = SSL_new(ls->tls)) == NULL ||
-		    !SSL_set_fd(s->ssl, fd)) {
+		    tls_set_bio(s) != 0) {
 			ERR_clear_error();
 			if (s->ssl != NULL)
 				SSL_free(s->ssl);
