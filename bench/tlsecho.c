@@ -13,7 +13,10 @@
  * per message).  Exit 1 on any error.
  * Frames are masked with a zero key: the server unmasks as always.
  * One thread, epoll; replies to one read go out in one write (one TLS
- * record), as a careful client would.
+ * record), as a careful client would.  A read stops when the socket is
+ * drained (a short read) or, over TLS, when OpenSSL holds nothing more
+ * (it reads ahead, up to four records per read()): epoll says when more
+ * comes, so no read() ends in EAGAIN.
  */
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -207,6 +210,7 @@ parse(struct conn *c)
 static void
 on_readable(struct conn *c)
 {
+	size_t room;
 	ssize_t n;
 
 	for (;;) {
@@ -215,7 +219,8 @@ on_readable(struct conn *c)
 			if ((c->in = realloc(c->in, c->icap)) == NULL)
 				die("realloc");
 		}
-		n = io_read(c, c->in + c->ilen, c->icap - c->ilen);
+		room = c->icap - c->ilen;
+		n = io_read(c, c->in + c->ilen, room);
 		if (n == 0) {
 			errno = ECONNRESET;
 			die("server closed");
@@ -227,6 +232,9 @@ on_readable(struct conn *c)
 		}
 		c->ilen += (size_t)n;
 		parse(c);
+		if (c->ssl != NULL ? !SSL_has_pending(c->ssl) :
+		    (size_t)n < room)
+			break;
 	}
 	flush(c);
 }
@@ -311,9 +319,14 @@ main(int argc, char **argv)
 		payload[i] = (uint8_t)(i * 31 + 7);
 	if (tls && ((ctx = SSL_CTX_new(TLS_client_method())) == NULL))
 		die("SSL_CTX_new");
-	if (ctx != NULL)
+	if (ctx != NULL) {
 		SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 		    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+		SSL_CTX_set_read_ahead(ctx, 1);
+		SSL_CTX_set_default_read_buffer_len(ctx,
+		    4 * (SSL3_RT_MAX_PLAIN_LENGTH +
+		    SSL3_RT_MAX_ENCRYPTED_OVERHEAD));
+	}
 	if ((cs = calloc((size_t)conns, sizeof(*cs))) == NULL ||
 	    (ep = epoll_create1(0)) < 0)
 		die("setup");
