@@ -221,6 +221,7 @@ static void pump(struct session *s, uint8_t *buf, size_t len,
     size_t *used);
 static void flush(struct session *s);
 static void note_output(struct session *s);
+static void want_flush(struct session *s);
 static void drop_input(struct session *s);
 static void on_io_read(evutil_socket_t fd, short what, void *arg);
 static void on_writable(evutil_socket_t fd, short what, void *arg);
@@ -394,6 +395,9 @@ tls_write_gathered(struct session *s)
 		errno = ENOMEM;
 		return -1;
 	}
+	/* The caller counts these bytes as written: flush() arms the write
+	   event for them. */
+	want_flush(s);
 	return 0;
 }
 
