@@ -12,8 +12,12 @@
  * and the messages of the whole run (total=, for the server's CPU time
  * per message).  Exit 1 on any error.
  * Frames are masked with a zero key: the server unmasks as always.
- * One thread, epoll; replies to one read go out in one write (one TLS
- * record), as a careful client would.
+ * One thread, epoll; replies to one read go out in one write, as a
+ * careful client would: over TLS, its records are made into memory (a
+ * BIO of our own) and written together.  A read stops when the socket is
+ * drained (a short read) or, over TLS, when OpenSSL holds nothing more
+ * (it reads ahead, up to four records per read()): epoll says when more
+ * comes, so no read() ends in EAGAIN.
  */
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -39,6 +43,8 @@ struct conn {
 	SSL *ssl;
 	uint8_t *in, *out;
 	size_t ilen, icap, olen, ocap;
+	uint8_t *rec;		/* TLS: records not written yet */
+	size_t roff, rlen, rcap;
 	int want_out;
 };
 
@@ -139,12 +145,94 @@ io_write(struct conn *c, const void *buf, size_t len)
 	return -1;
 }
 
+/* The BIO records are written to once connected: appended to c->rec. */
+static int
+rec_write(BIO *b, const char *p, int len)
+{
+	struct conn *c = BIO_get_data(b);
+
+	if (c->rlen + (size_t)len > c->rcap) {
+		if (c->roff > 0) {
+			memmove(c->rec, c->rec + c->roff, c->rlen - c->roff);
+			c->rlen -= c->roff;
+			c->roff = 0;
+		}
+		if (c->rlen + (size_t)len > c->rcap) {
+			c->rcap = (c->rlen + (size_t)len) * 2;
+			if ((c->rec = realloc(c->rec, c->rcap)) == NULL)
+				die("realloc");
+		}
+	}
+	memcpy(c->rec + c->rlen, p, (size_t)len);
+	c->rlen += (size_t)len;
+	return len;
+}
+
+static long
+rec_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	(void)b;
+	(void)num;
+	(void)ptr;
+	return cmd == BIO_CTRL_FLUSH;
+}
+
+static void
+rec_bio(struct conn *c)
+{
+	static BIO_METHOD *m;
+	BIO *b;
+
+	if (m == NULL && ((m = BIO_meth_new(BIO_TYPE_SOURCE_SINK,
+	    "records")) == NULL || !BIO_meth_set_write(m, rec_write) ||
+	    !BIO_meth_set_ctrl(m, rec_ctrl)))
+		die("BIO_meth_new");
+	if ((b = BIO_new(m)) == NULL)
+		die("BIO_new");
+	BIO_set_data(b, c);
+	BIO_set_init(b, 1);
+	SSL_set0_wbio(c->ssl, b);
+}
+
+/* TLS: all the output into records, and as many as the socket takes. */
+static void
+flush_tls(struct conn *c)
+{
+	size_t off = 0, n;
+	ssize_t w;
+
+	while (off < c->olen) {
+		if (SSL_write_ex(c->ssl, c->out + off, c->olen - off, &n) != 1) {
+			errno = 0;
+			die("SSL_write");
+		}
+		off += n;
+	}
+	c->olen = 0;
+	while (c->roff < c->rlen) {
+		w = write(c->fd, c->rec + c->roff, c->rlen - c->roff);
+		if (w < 0) {
+			if (errno == EAGAIN)
+				break;
+			die("write");
+		}
+		c->roff += (size_t)w;
+	}
+	if (c->roff == c->rlen)
+		c->roff = c->rlen = 0;
+	c->want_out = c->rlen > 0;
+}
+
 static void
 flush(struct conn *c)
 {
 	ssize_t w;
 	size_t off = 0;
 
+	if (c->ssl != NULL && c->rec != NULL) {
+		flush_tls(c);
+		return;
+	}
 	while (off < c->olen) {
 		w = io_write(c, c->out + off, c->olen - off);
 		if (w < 0) {
@@ -207,6 +295,7 @@ parse(struct conn *c)
 static void
 on_readable(struct conn *c)
 {
+	size_t room;
 	ssize_t n;
 
 	for (;;) {
@@ -215,7 +304,8 @@ on_readable(struct conn *c)
 			if ((c->in = realloc(c->in, c->icap)) == NULL)
 				die("realloc");
 		}
-		n = io_read(c, c->in + c->ilen, c->icap - c->ilen);
+		room = c->icap - c->ilen;
+		n = io_read(c, c->in + c->ilen, room);
 		if (n == 0) {
 			errno = ECONNRESET;
 			die("server closed");
@@ -227,6 +317,9 @@ on_readable(struct conn *c)
 		}
 		c->ilen += (size_t)n;
 		parse(c);
+		if (c->ssl != NULL ? !SSL_has_pending(c->ssl) :
+		    (size_t)n < room)
+			break;
 	}
 	flush(c);
 }
@@ -272,6 +365,12 @@ open_conn(struct conn *c, int port, SSL_CTX *ctx)
 	}
 	if (fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK) != 0)
 		die("fcntl");
+	if (c->ssl != NULL) {
+		c->rcap = msg_size * 2 + 65536;
+		if ((c->rec = malloc(c->rcap)) == NULL)
+			die("malloc");
+		rec_bio(c);
+	}
 	c->icap = msg_size * 2 + 65536;
 	if ((c->in = malloc(c->icap)) == NULL)
 		die("malloc");
@@ -311,9 +410,14 @@ main(int argc, char **argv)
 		payload[i] = (uint8_t)(i * 31 + 7);
 	if (tls && ((ctx = SSL_CTX_new(TLS_client_method())) == NULL))
 		die("SSL_CTX_new");
-	if (ctx != NULL)
+	if (ctx != NULL) {
 		SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 		    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+		SSL_CTX_set_read_ahead(ctx, 1);
+		SSL_CTX_set_default_read_buffer_len(ctx,
+		    4 * (SSL3_RT_MAX_PLAIN_LENGTH +
+		    SSL3_RT_MAX_ENCRYPTED_OVERHEAD));
+	}
 	if ((cs = calloc((size_t)conns, sizeof(*cs))) == NULL ||
 	    (ep = epoll_create1(0)) < 0)
 		die("setup");

@@ -20,7 +20,8 @@
  * small messages share a record; each SSL_write sends one record at
  * most (SSL_MODE_ENABLE_PARTIAL_WRITE), and a record refused by a full
  * socket is retried from the output queue, which starts with the same
- * bytes (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER).
+ * bytes (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER).  The records of one write
+ * go to the socket with one write() (tls_bio_write()).
  *
  * A session moves through phases:
  *   HANDSHAKE  reading the upgrade request
@@ -103,6 +104,10 @@ enum phase {
 #define DIRECT_WRITE (8 * 1024)
 /* The largest TLS record's payload: what one SSL_write sends at most. */
 #define TLS_RECORD (16 * 1024)
+/* TLS: records gathered for one write(), up to this many bytes. */
+#define TLS_GATHER (8 * (TLS_RECORD + 256))
+/* TLS: plaintext passed to OpenSSL at once from the output queue. */
+#define TLS_CHUNK (4 * TLS_RECORD)
 
 /* session.tls_failed */
 #define TLS_FAILED		1
@@ -132,6 +137,7 @@ struct session {
 	struct event rev;	/* readable; persistent while reading */
 	struct event *wev;	/* writable; made when first needed */
 	struct evbuffer *out;	/* made when first needed */
+	struct evbuffer *tout;	/* TLS: records the socket refused */
 	uint8_t *in;		/* unparsed input, [ioff, ilen) */
 	size_t ioff;
 	size_t ilen;
@@ -165,6 +171,7 @@ struct session {
 	uint8_t peer_eof;	/* FLUSH: the peer's side is */
 	uint8_t tls_rw;		/* TLS_READ_WANTS_WRITE, ... */
 	uint8_t tls_up;		/* the TLS handshake is done */
+	uint8_t tls_drained;	/* the last read() from the socket was short */
 	uint8_t tls_failed;	/* TLS_FAILED, TLS_PLAIN_HTTP; s->reason
 				   says why (a static string) */
 	char peer[64];
@@ -186,6 +193,9 @@ struct server {
 	uint8_t *rbuf;
 	uint8_t *wbuf;		/* output of the session being read */
 	uint8_t *tlsbuf;	/* TLS: a record gathered from pieces */
+	uint8_t *gbuf;		/* TLS: records gathered for one write() */
+	size_t glen;
+	struct session *gather;	/* the session whose records go to gbuf */
 	size_t wlen;
 	struct session *cur;	/* the session being read, or NULL */
 	long long now;		/* mono_now(), refreshed per read and tick */
@@ -211,6 +221,7 @@ static void pump(struct session *s, uint8_t *buf, size_t len,
     size_t *used);
 static void flush(struct session *s);
 static void note_output(struct session *s);
+static void want_flush(struct session *s);
 static void drop_input(struct session *s);
 static void on_io_read(evutil_socket_t fd, short what, void *arg);
 static void on_writable(evutil_socket_t fd, short what, void *arg);
@@ -320,6 +331,156 @@ session_is_open(const struct session *s)
 /* ----------------------------------------------------------- transport */
 
 /*
+ * TLS sessions read and write their socket through a socket BIO whose
+ * read also notes whether read() drained the socket (s->tls_drained), so
+ * tls_read() stops without a last read() that only says EAGAIN.
+ *
+ * Its write gathers: while tls_write() runs (srv->gather), the records
+ * OpenSSL makes are appended to srv->gbuf and written with one write() at
+ * the end, not a write() each.  What the socket refuses of them is kept
+ * in s->tout, written before anything else, and while any is left the
+ * BIO refuses records as a full socket would (OpenSSL retries them).
+ */
+static BIO_METHOD *tls_bio;
+static int (*sock_bread)(BIO *, char *, int);
+static int (*sock_bwrite)(BIO *, const char *, int);
+
+static size_t
+tls_backlog(const struct session *s)
+{
+	return s->tout != NULL ? evbuffer_get_length(s->tout) : 0;
+}
+
+/* Write s->tout: 0 once it is empty, else -1 and errno (EAGAIN...). */
+static int
+tls_write_backlog(struct session *s)
+{
+	size_t left;
+	int n;
+
+	while ((left = tls_backlog(s)) > 0) {
+		if ((n = evbuffer_write(s->tout, s->fd)) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if ((size_t)n < left) {
+			errno = EAGAIN;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Write the gathered records; keep what the socket refuses. */
+static int
+tls_write_gathered(struct session *s)
+{
+	struct server *srv = s->srv;
+	size_t len = srv->glen;
+	ssize_t w;
+
+	srv->glen = 0;
+	if (len == 0)
+		return 0;
+	do
+		w = write(s->fd, srv->gbuf, len);
+	while (w < 0 && errno == EINTR);
+	if (w < 0)
+		w = 0;	/* writing the backlog meets real errors again */
+	if ((size_t)w == len)
+		return 0;
+	if ((s->tout == NULL && (s->tout = evbuffer_new()) == NULL) ||
+	    evbuffer_add(s->tout, srv->gbuf + w, len - (size_t)w) != 0) {
+		errno = ENOMEM;
+		return -1;
+	}
+	/* The caller counts these bytes as written: flush() arms the write
+	   event for them. */
+	want_flush(s);
+	return 0;
+}
+
+static int
+tls_bio_write(BIO *b, const char *p, int len)
+{
+	struct session *s = BIO_get_data(b);
+	struct server *srv = s->srv;
+
+	BIO_clear_retry_flags(b);
+	if (tls_backlog(s) > 0 && tls_write_backlog(s) != 0)
+		goto refused;
+	if (srv->gather != s)
+		return sock_bwrite(b, p, len);
+	if ((size_t)len > TLS_GATHER - srv->glen) {
+		if (tls_write_gathered(s) != 0)
+			return -1;
+		if (tls_backlog(s) > 0) {
+			errno = EAGAIN;
+			goto refused;
+		}
+		if ((size_t)len > TLS_GATHER)
+			return sock_bwrite(b, p, len);
+	}
+	memcpy(srv->gbuf + srv->glen, p, (size_t)len);
+	srv->glen += (size_t)len;
+	return len;
+refused:
+	if (errno == EAGAIN || errno == EWOULDBLOCK)
+		BIO_set_retry_write(b);
+	return -1;
+}
+
+static int
+tls_bio_read(BIO *b, char *buf, int len)
+{
+	struct session *s = BIO_get_data(b);
+	int r = sock_bread(b, buf, len);
+
+	s->tls_drained = r < len;
+	return r;
+}
+
+static const BIO_METHOD *
+tls_bio_method(void)
+{
+	const BIO_METHOD *m = BIO_s_socket();
+	BIO_METHOD *t;
+
+	if (tls_bio != NULL)
+		return tls_bio;
+	if ((t = BIO_meth_new(BIO_TYPE_SOCKET, "wsrelayd socket")) == NULL)
+		return NULL;
+	sock_bread = BIO_meth_get_read(m);
+	sock_bwrite = BIO_meth_get_write(m);
+	if (!BIO_meth_set_write(t, tls_bio_write) ||
+	    !BIO_meth_set_read(t, tls_bio_read) ||
+	    !BIO_meth_set_puts(t, BIO_meth_get_puts(m)) ||
+	    !BIO_meth_set_ctrl(t, BIO_meth_get_ctrl(m)) ||
+	    !BIO_meth_set_create(t, BIO_meth_get_create(m)) ||
+	    !BIO_meth_set_destroy(t, BIO_meth_get_destroy(m))) {
+		BIO_meth_free(t);
+		return NULL;
+	}
+	return tls_bio = t;
+}
+
+/* s->ssl's BIO: its socket, not closed with it. */
+static int
+tls_set_bio(struct session *s)
+{
+	const BIO_METHOD *m = tls_bio_method();
+	BIO *b;
+
+	if (m == NULL || (b = BIO_new(m)) == NULL)
+		return -1;
+	BIO_set_fd(b, s->fd, BIO_NOCLOSE);
+	BIO_set_data(b, s);
+	SSL_set_bio(s->ssl, b, b);
+	return 0;
+}
+
+/*
  * An SSL call on s made no progress: tls_stalled(), and after a TLS
  * error, why in s->reason (a static string) and s->tls_failed.
  */
@@ -371,6 +532,10 @@ tls_read(struct session *s, uint8_t *buf, size_t len)
 			break;
 		}
 		got += n;
+		/* All OpenSSL held is read, and so is the socket: done (an
+		   event comes for more). */
+		if (s->tls_drained && !SSL_has_pending(s->ssl))
+			break;
 	}
 	if (!s->tls_up && SSL_is_init_finished(s->ssl)) {
 		s->tls_up = 1;
@@ -382,7 +547,7 @@ tls_read(struct session *s, uint8_t *buf, size_t len)
 
 /* Write len bytes of p, a record at a time, as far as the socket takes. */
 static ssize_t
-tls_write(struct session *s, const void *p, size_t len)
+tls_write_records(struct session *s, const void *p, size_t len)
 {
 	size_t done = 0, n;
 
@@ -404,6 +569,37 @@ tls_write(struct session *s, const void *p, size_t len)
 	return (ssize_t)done;
 }
 
+/* Gather what OpenSSL writes until tls_gather_end(). */
+static void
+tls_gather_begin(struct session *s)
+{
+	s->srv->gather = s;
+}
+
+/* Write what was gathered; r is what the writes returned. */
+static ssize_t
+tls_gather_end(struct session *s, ssize_t r)
+{
+	int err = errno;
+
+	s->srv->gather = NULL;
+	if (tls_write_gathered(s) != 0) {
+		/* Records OpenSSL counts as sent are lost: the stream is. */
+		s->tls_failed = TLS_FAILED;
+		if (s->reason == NULL)
+			s->reason = "out of memory";
+	}
+	errno = err;
+	return r;
+}
+
+static ssize_t
+tls_write(struct session *s, const void *p, size_t len)
+{
+	tls_gather_begin(s);
+	return tls_gather_end(s, tls_write_records(s, p, len));
+}
+
 /*
  * writev() of a frame header and its payload: the header goes in the
  * same record as the start of the payload.  A record refused by the
@@ -418,12 +614,13 @@ tls_writev(struct session *s, const struct iovec *iov)
 	k = iov[1].iov_len < TLS_RECORD - h ? iov[1].iov_len : TLS_RECORD - h;
 	memcpy(s->srv->tlsbuf, iov[0].iov_base, h);
 	memcpy(s->srv->tlsbuf + h, iov[1].iov_base, k);
-	if ((w = tls_write(s, s->srv->tlsbuf, h + k)) < (ssize_t)(h + k) ||
-	    k == iov[1].iov_len)
-		return w;
-	w2 = tls_write(s, (const uint8_t *)iov[1].iov_base + k,
+	tls_gather_begin(s);
+	if ((w = tls_write_records(s, s->srv->tlsbuf, h + k)) <
+	    (ssize_t)(h + k) || k == iov[1].iov_len)
+		return tls_gather_end(s, w);
+	w2 = tls_write_records(s, (const uint8_t *)iov[1].iov_base + k,
 	    iov[1].iov_len - k);
-	return w2 > 0 ? w + w2 : w;
+	return tls_gather_end(s, w2 > 0 ? w + w2 : w);
 }
 
 /* read(), write(), writev() of 2 pieces: for both kinds of session. */
@@ -465,7 +662,7 @@ tls_flush_out(struct session *s)
 	const uint8_t *p;
 	ssize_t n;
 
-	want = left < TLS_RECORD ? left : TLS_RECORD;
+	want = left < TLS_CHUNK ? left : TLS_CHUNK;
 	if (evbuffer_peek(s->out, -1, NULL, &v, 1) < 1)
 		return 0;
 	if (v.iov_len >= want) {
@@ -490,7 +687,8 @@ staged(const struct session *s)
 size_t
 session_output_pending(const struct session *s)
 {
-	return (s->out != NULL ? evbuffer_get_length(s->out) : 0) + staged(s);
+	return (s->out != NULL ? evbuffer_get_length(s->out) : 0) + staged(s) +
+	    tls_backlog(s);
 }
 
 void
@@ -1334,7 +1532,14 @@ flush(struct session *s)
 	}
 	if (s->phase == PH_DEAD)
 		return;
-	while (s->out != NULL && (left = evbuffer_get_length(s->out)) > 0) {
+	if (tls_backlog(s) > 0 && tls_write_backlog(s) != 0 &&
+	    errno != EAGAIN && errno != EWOULDBLOCK) {
+		(void)ws_recv_eof(s->ws);
+		session_end(s, "write error");
+		return;
+	}
+	while (tls_backlog(s) == 0 && s->out != NULL &&
+	    (left = evbuffer_get_length(s->out)) > 0) {
 		n = s->ssl == NULL ? evbuffer_write(s->out, s->fd) :
 		    tls_flush_out(s);
 		if (n < 0) {
@@ -1353,7 +1558,8 @@ flush(struct session *s)
 		if ((size_t)n < left && s->ssl == NULL)
 			break;
 	}
-	left = s->out != NULL ? evbuffer_get_length(s->out) : 0;
+	left = (s->out != NULL ? evbuffer_get_length(s->out) : 0) +
+	    tls_backlog(s);
 	if (s->ssl != NULL && (s->tls_rw & TLS_WRITE_WANTS_READ)) {
 		/* Waiting to read, not to write: a write event would spin. */
 		if (s->writing) {
@@ -1574,6 +1780,8 @@ session_free(struct session *s)
 		event_free(s->wev);
 	if (s->out != NULL)
 		evbuffer_free(s->out);
+	if (s->tout != NULL)
+		evbuffer_free(s->tout);
 	if (s->ssl != NULL)
 		SSL_free(s->ssl);
 	evutil_closesocket(s->fd);
@@ -1654,7 +1862,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	s->fd = fd;
 	if (ls->tls != NULL) {
 		if ((s->ssl = SSL_new(ls->tls)) == NULL ||
-		    !SSL_set_fd(s->ssl, fd)) {
+		    tls_set_bio(s) != 0) {
 			ERR_clear_error();
 			if (s->ssl != NULL)
 				SSL_free(s->ssl);
@@ -1960,8 +2168,10 @@ server_new(struct event_base *base, struct config *cfg, char *err,
 	srv->rbuf = malloc(READ_BUF);
 	srv->wbuf = malloc(WRITE_BUF);
 	srv->tlsbuf = malloc(TLS_RECORD);
+	srv->gbuf = malloc(TLS_GATHER);
 	if (srv->reaper == NULL || srv->flusher == NULL || srv->tick == NULL ||
-	    srv->rbuf == NULL || srv->wbuf == NULL || srv->tlsbuf == NULL) {
+	    srv->rbuf == NULL || srv->wbuf == NULL || srv->tlsbuf == NULL ||
+	    srv->gbuf == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -1989,6 +2199,7 @@ fail:
 	free(srv->rbuf);
 	free(srv->wbuf);
 	free(srv->tlsbuf);
+	free(srv->gbuf);
 	free(srv);
 	return NULL;
 }
@@ -2072,6 +2283,7 @@ server_free(struct server *srv)
 	free(srv->rbuf);
 	free(srv->wbuf);
 	free(srv->tlsbuf);
+	free(srv->gbuf);
 	config_unref(srv->cfg);
 	free(srv);
 }
