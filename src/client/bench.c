@@ -88,6 +88,7 @@ struct opts {
 	const char *proto;
 	int quiet;
 	int compress;		/* offer permessage-deflate */
+	struct ws_limits limits;	/* messages of -s bytes fit */
 	struct ws_url url;
 	struct sockaddr_storage ss;
 	socklen_t sslen;
@@ -839,7 +840,7 @@ conn_start(struct conn *c)
 	struct epoll_event ev;
 	int one = 1;
 
-	c->ws = ws_conn_new(WS_ROLE_CLIENT, NULL, NULL);
+	c->ws = ws_conn_new(WS_ROLE_CLIENT, &o->limits, NULL);
 	if (c->ws != NULL && o->compress) {
 		struct ws_deflate d;
 
@@ -1127,6 +1128,9 @@ bench_main(int argc, char **argv)
 			goto bad;
 		}
 	}
+	ws_limits_default(&o.limits);
+	if (o.size > o.limits.max_message_size)
+		o.limits.max_message_size = o.limits.max_frame_size = o.size;
 	if (optind != argc - 1)
 		goto bad;
 	if (ws_url_parse(argv[optind], &o.url, err, sizeof(err)) != 0) {

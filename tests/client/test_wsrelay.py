@@ -1293,6 +1293,16 @@ class TestBench(ClientTestCase):
         self.assertEqual(self.srv.record()["messages"],
                          self.expected(4, 200000))
 
+    def test_echo_over_one_mib(self):
+        # Messages bigger than the module's default 1 MiB limit.
+        size = 3 * 1048576 // 2
+        s = self.bench(["-n", "2", "-s", str(size), self.srv.url("/echo")],
+                       0)
+        self.assertEqual((s["bad"], s["proto_err"], s["msgs"]),
+                         ("0", "0", "2"))
+        self.assertEqual(self.srv.record()["messages"],
+                         self.expected(2, size))
+
     def test_ping_between_echoes_is_answered(self):
         self.bench(["-n", "12", "-k", "4", "-s", "32",
                     self.srv.raw_url("/bench-ping")], 0)
