@@ -103,15 +103,12 @@ add_frame(struct conn *c)
 	c->olen += h + 4 + msg_size;
 }
 
+/* What SSL_read_ex()/SSL_write_ex() returned, as read()/write() would. */
 static ssize_t
-io_read(struct conn *c, void *buf, size_t len)
+ssl_result(struct conn *c, int ok, const size_t *n, const char *what)
 {
-	size_t n;
-
-	if (c->ssl == NULL)
-		return read(c->fd, buf, len);
-	if (SSL_read_ex(c->ssl, buf, len, &n) == 1)
-		return (ssize_t)n;
+	if (ok == 1)
+		return (ssize_t)*n;
 	switch (SSL_get_error(c->ssl, 0)) {
 	case SSL_ERROR_WANT_READ:
 	case SSL_ERROR_WANT_WRITE:
@@ -119,9 +116,20 @@ io_read(struct conn *c, void *buf, size_t len)
 		return -1;
 	default:
 		errno = 0;
-		die("SSL_read");
+		die(what);
 	}
 	return -1;
+}
+
+static ssize_t
+io_read(struct conn *c, void *buf, size_t len)
+{
+	size_t n;
+
+	if (c->ssl == NULL)
+		return read(c->fd, buf, len);
+	return ssl_result(c, SSL_read_ex(c->ssl, buf, len, &n), &n,
+	    "SSL_read");
 }
 
 static ssize_t
@@ -131,18 +139,8 @@ io_write(struct conn *c, const void *buf, size_t len)
 
 	if (c->ssl == NULL)
 		return write(c->fd, buf, len);
-	if (SSL_write_ex(c->ssl, buf, len, &n) == 1)
-		return (ssize_t)n;
-	switch (SSL_get_error(c->ssl, 0)) {
-	case SSL_ERROR_WANT_READ:
-	case SSL_ERROR_WANT_WRITE:
-		errno = EAGAIN;
-		return -1;
-	default:
-		errno = 0;
-		die("SSL_write");
-	}
-	return -1;
+	return ssl_result(c, SSL_write_ex(c->ssl, buf, len, &n), &n,
+	    "SSL_write");
 }
 
 /* The BIO records are written to once connected: appended to c->rec. */

@@ -2147,6 +2147,25 @@ server_reload(struct server *srv, struct config *cfg, char *err,
 	return 0;
 }
 
+/* The timers and buffers of srv, and srv itself; any may be missing. */
+static void
+server_release(struct server *srv)
+{
+	if (srv->shutdown_timer != NULL)
+		event_free(srv->shutdown_timer);
+	if (srv->reaper != NULL)
+		event_free(srv->reaper);
+	if (srv->flusher != NULL)
+		event_free(srv->flusher);
+	if (srv->tick != NULL)
+		event_free(srv->tick);
+	free(srv->rbuf);
+	free(srv->wbuf);
+	free(srv->tlsbuf);
+	free(srv->gbuf);
+	free(srv);
+}
+
 struct server *
 server_new(struct event_base *base, struct config *cfg, char *err,
     size_t errlen)
@@ -2190,17 +2209,7 @@ server_new(struct event_base *base, struct config *cfg, char *err,
 	}
 	return srv;
 fail:
-	if (srv->reaper != NULL)
-		event_free(srv->reaper);
-	if (srv->flusher != NULL)
-		event_free(srv->flusher);
-	if (srv->tick != NULL)
-		event_free(srv->tick);
-	free(srv->rbuf);
-	free(srv->wbuf);
-	free(srv->tlsbuf);
-	free(srv->gbuf);
-	free(srv);
+	server_release(srv);
 	return NULL;
 }
 
@@ -2275,17 +2284,8 @@ server_free(struct server *srv)
 		session_end(s, "server exiting");
 	srv->done = NULL;
 	on_reap(-1, 0, srv);
-	if (srv->shutdown_timer != NULL)
-		event_free(srv->shutdown_timer);
-	event_free(srv->reaper);
-	event_free(srv->flusher);
-	event_free(srv->tick);
-	free(srv->rbuf);
-	free(srv->wbuf);
-	free(srv->tlsbuf);
-	free(srv->gbuf);
 	config_unref(srv->cfg);
-	free(srv);
+	server_release(srv);
 }
 
 const struct server_stats *
